@@ -1,0 +1,22 @@
+// Compiled when basin is built without CUDA: every entry point of the CUDA backend raises a
+// clear error, and CUDA reports no devices. (Ops without a CUDA kernel fail in Op::eval_cuda.)
+#include "core/allocator.h"
+#include "core/error.h"
+
+namespace basin {
+
+bool cuda_is_available() { return false; }
+int cuda_device_count() { return 0; }
+
+namespace cuda_backend {
+
+void* raw_malloc(size_t, int device) {
+  fail("[cuda:{}] basin was built without CUDA; rebuild with nvcc available to use a GPU", device);
+}
+void raw_free(void*, int) {}
+void copy(void*, Device dst, const void*, Device src, size_t) {
+  fail("[to] cannot copy from {} to {}: basin was built without CUDA", src.str(), dst.str());
+}
+
+}  // namespace cuda_backend
+}  // namespace basin

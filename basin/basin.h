@@ -1,0 +1,19 @@
+// basin: a C++ deep-learning framework for energy-based models. This umbrella header brings in
+// the public API: tensors and ops (namespace basin), autograd transforms and gradient checks.
+//
+//   #include <basin/basin.h>
+//   using namespace basin;
+//   Tensor x = randn({3, 4}, Dtype::f64);
+//   Tensor g = grad([](const Tensor& x) { return sum(exp(x)); })(x);   // == exp(x)
+#pragma once
+
+#include "autograd/fused_op.h"
+#include "autograd/grad.h"
+#include "autograd/gradcheck.h"
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/grad_mode.h"
+#include "core/ops.h"
+#include "core/random.h"
+#include "core/tensor.h"
