@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "backends/cpu/strided.h"
+#include "backends/cpu/vec_math.h"
 #include "backends/elementwise_functors.h"
 #include "core/prims/elementwise.h"
 
@@ -63,31 +64,46 @@ void binary_kernel(const Tensor& a, const Tensor& b, Tensor& out, F f) {
   }
   const Shape as = broadcast_strides(a.shape(), a.strides(), out.shape());
   const Shape bs = broadcast_strides(b.shape(), b.strides(), out.shape());
-  for_each_run<3>(out.shape(), {out.strides(), as, bs},
-                  [&](const std::array<int64_t, 3>& o, int64_t len, const std::array<int64_t, 3>& s) {
-                    Out* y = yp + o[0];
-                    const T* pa = ap + o[1];
-                    const T* pb = bp + o[2];
-                    if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
-                      const T bv = *pb;
-                      for (int64_t j = 0; j < len; ++j) y[j] = f(pa[j], bv);
-                    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
-                      const T av = *pa;
-                      for (int64_t j = 0; j < len; ++j) y[j] = f(av, pb[j]);
-                    } else {
-                      for (int64_t j = 0; j < len; ++j) y[j * s[0]] = f(pa[j * s[1]], pb[j * s[2]]);
-                    }
-                  });
+  for_each_run<3>(
+      out.shape(), {out.strides(), as, bs},
+      [&](const std::array<int64_t, 3>& o, int64_t len, const std::array<int64_t, 3>& s) {
+        Out* y = yp + o[0];
+        const T* pa = ap + o[1];
+        const T* pb = bp + o[2];
+        if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+          const T bv = *pb;
+          for (int64_t j = 0; j < len; ++j) y[j] = f(pa[j], bv);
+        } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+          const T av = *pa;
+          for (int64_t j = 0; j < len; ++j) y[j] = f(av, pb[j]);
+        } else {
+          for (int64_t j = 0; j < len; ++j) y[j * s[0]] = f(pa[j * s[1]], pb[j * s[2]]);
+        }
+      });
 }
 
 }  // namespace
 
-#define BASIN_UNARY_CPU(Name, dispatcher)                                                 \
-  void Name::eval_cpu(const Tensors& in, Tensor& out) {                                  \
-    dispatcher(in[0].dtype(), #Name, [&](auto tag) {                                     \
-      using T = typename decltype(tag)::type;                                            \
-      unary_kernel<T, T>(in[0], out, fn::Name{});                                        \
-    });                                                                                  \
+// The CPU may swap a shared functor for a faster host version of the same maths.
+template <class F>
+struct CpuMath {
+  using type = F;
+};
+template <>
+struct CpuMath<fn::Exp> {
+  using type = cpu::Exp;
+};
+template <>
+struct CpuMath<fn::Sigmoid> {
+  using type = cpu::Sigmoid;
+};
+
+#define BASIN_UNARY_CPU(Name, dispatcher)                                 \
+  void Name::eval_cpu(const Tensors& in, Tensor& out) {                   \
+    dispatcher(in[0].dtype(), #Name, [&](auto tag) {                      \
+      using T = typename decltype(tag)::type;                             \
+      unary_kernel<T, T>(in[0], out, typename CpuMath<fn::Name>::type{}); \
+    });                                                                   \
   }
 
 BASIN_UNARY_CPU(Neg, dispatch_numeric)
@@ -127,13 +143,13 @@ void Elu::eval_cpu(const Tensors& in, Tensor& out) {
   });
 }
 
-#define BASIN_BINARY_CPU(Name, dispatcher, Out)                                          \
-  void Name::eval_cpu(const Tensors& in, Tensor& out) {                                  \
-    dispatcher(in[0].dtype(), #Name, [&](auto tag) {                                     \
-      using T = typename decltype(tag)::type;                                            \
-      using O = std::conditional_t<std::is_same_v<Out, void>, T, Out>;                   \
-      binary_kernel<T, O>(in[0], in[1], out, fn::Name{});                                \
-    });                                                                                  \
+#define BASIN_BINARY_CPU(Name, dispatcher, Out)                        \
+  void Name::eval_cpu(const Tensors& in, Tensor& out) {                \
+    dispatcher(in[0].dtype(), #Name, [&](auto tag) {                   \
+      using T = typename decltype(tag)::type;                          \
+      using O = std::conditional_t<std::is_same_v<Out, void>, T, Out>; \
+      binary_kernel<T, O>(in[0], in[1], out, fn::Name{});              \
+    });                                                                \
   }
 
 BASIN_BINARY_CPU(Add, dispatch_numeric, void)
@@ -152,9 +168,9 @@ BASIN_BINARY_CPU(Greater, dispatch_all, bool)
 BASIN_BINARY_CPU(GreaterEqual, dispatch_all, bool)
 #undef BASIN_BINARY_CPU
 
-#define BASIN_LOGICAL_CPU(Name)                                      \
-  void Name::eval_cpu(const Tensors& in, Tensor& out) {              \
-    binary_kernel<bool, bool>(in[0], in[1], out, fn::Name{});        \
+#define BASIN_LOGICAL_CPU(Name)                               \
+  void Name::eval_cpu(const Tensors& in, Tensor& out) {       \
+    binary_kernel<bool, bool>(in[0], in[1], out, fn::Name{}); \
   }
 BASIN_LOGICAL_CPU(LogicalAnd)
 BASIN_LOGICAL_CPU(LogicalOr)
@@ -172,13 +188,13 @@ void Where::eval_cpu(const Tensors& in, Tensor& out) {
     const T* ap = static_cast<const T*>(in[1].raw_data());
     const T* bp = static_cast<const T*>(in[2].raw_data());
     T* yp = static_cast<T*>(out.raw_data());
-    for_each_run<4>(out.shape(), {out.strides(), cs, as, bs},
-                    [&](const std::array<int64_t, 4>& o, int64_t n, const std::array<int64_t, 4>& s) {
-                      for (int64_t j = 0; j < n; ++j) {
-                        yp[o[0] + j * s[0]] =
-                            cp[o[1] + j * s[1]] ? ap[o[2] + j * s[2]] : bp[o[3] + j * s[3]];
-                      }
-                    });
+    for_each_run<4>(
+        out.shape(), {out.strides(), cs, as, bs},
+        [&](const std::array<int64_t, 4>& o, int64_t n, const std::array<int64_t, 4>& s) {
+          for (int64_t j = 0; j < n; ++j) {
+            yp[o[0] + j * s[0]] = cp[o[1] + j * s[1]] ? ap[o[2] + j * s[2]] : bp[o[3] + j * s[3]];
+          }
+        });
   });
 }
 

@@ -28,15 +28,16 @@ int main() {
   const double alpha = 0.5, lr = 0.5;
   Generator gen(0);
   const Tensor memories = normal({n_memories, dim}, 0.0, 3.0 / std::sqrt(double(dim)), Dtype::f32,
-                                 Device::cpu(), &gen);                  // (M, D)
-  const Tensor pick = reshape(eye(n_memories, 1), {n_memories, 1});    // selects memory 0
-  const Tensor stored = sum(memories * pick, {0});                      // (D,)
+                                 Device::cpu(), &gen);               // (M, D)
+  const Tensor pick = reshape(eye(n_memories, 1), {n_memories, 1});  // selects memory 0
+  const Tensor stored = sum(memories * pick, {0});                   // (D,)
   // The cue keeps half of the stored pattern and replaces the rest with noise.
   const Tensor keep = bernoulli({dim}, 0.5, Device::cpu(), &gen);
   const Tensor cue = where(keep, stored, normal({dim}, 0.0, 0.4, Dtype::f32, Device::cpu(), &gen));
 
-  std::printf("basin demo: retrieval from a modern Hopfield memory (%d patterns, dim %d, %d steps)\n",
-              n_memories, dim, steps);
+  std::printf(
+      "basin demo: retrieval from a modern Hopfield memory (%d patterns, dim %d, %d steps)\n",
+      n_memories, dim, steps);
   Tensor beta = scalar(0.5);
   for (int epoch = 0; epoch <= 20; ++epoch) {
     auto [loss, g] = value_and_grad([&](const Tensors& in) {
