@@ -14,6 +14,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/grad_mode.h"
+#include "core/io/safetensors.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/tensor.h"
