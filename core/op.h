@@ -8,9 +8,10 @@
 
 #include "core/tensor.h"
 
-// Declares an op's CUDA forward where the CUDA kernel families are built; elsewhere the base
-// class's eval_cuda raises a clear error naming the op.
-#ifdef BASIN_CUDA_KERNELS
+// Declares an op's CUDA forward (defined in backends/cuda) in a build with CUDA. An op without it
+// runs Op::eval_cuda: on the host, with a one-time warning, in a CUDA build; a clear error
+// naming the op in a build without CUDA.
+#ifdef BASIN_HAS_CUDA
 #define BASIN_EVAL_CUDA void eval_cuda(const Tensors& inputs, Tensor& out) override;
 #else
 #define BASIN_EVAL_CUDA
@@ -27,6 +28,8 @@ class Op {
   /// Writes the result into `out`, whose shape, dtype and device are set: either allocate() it
   /// or make it a view with share_storage().
   virtual void eval_cpu(const Tensors& inputs, Tensor& out) = 0;
+  /// CUDA forward. The default copies the inputs to the host, runs eval_cpu and copies the result
+  /// back (warning once per op), so every op works on a GPU before it has a kernel.
   virtual void eval_cuda(const Tensors& inputs, Tensor& out);
 
   /// Cotangents of inputs[argnums[k]] given the cotangent of the output. Written with public ops

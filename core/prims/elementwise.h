@@ -5,14 +5,13 @@
 
 namespace basin::prims {
 
-#define BASIN_ELEMENTWISE_OP(Name)                                                         \
-  class Name final : public Op {                                                           \
-   public:                                                                                 \
-    const char* name() const override { return #Name; }                                    \
-    void eval_cpu(const Tensors& inputs, Tensor& out) override;                            \
-    BASIN_EVAL_CUDA                                                                        \
-    Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,         \
-                const std::vector<int>& argnums) override;                                 \
+#define BASIN_ELEMENTWISE_OP(Name)                                                 \
+  class Name final : public Op {                                                   \
+   public:                                                                         \
+    const char* name() const override { return #Name; }                            \
+    void eval_cpu(const Tensors& inputs, Tensor& out) override;                    \
+    Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent, \
+                const std::vector<int>& argnums) override;                         \
   };
 
 // Unary.
@@ -65,7 +64,6 @@ class PowScalar final : public Op {
   explicit PowScalar(double p) : p_(p) {}
   const char* name() const override { return "PowScalar"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   double exponent() const { return p_; }
@@ -80,7 +78,6 @@ class Elu final : public Op {
   explicit Elu(double alpha) : alpha_(alpha) {}
   const char* name() const override { return "Elu"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   double alpha() const { return alpha_; }
@@ -95,7 +92,6 @@ class AsType final : public Op {
  public:
   const char* name() const override { return "AsType"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };

@@ -32,7 +32,6 @@ class SegmentSum final : public SegmentReduce {
   using SegmentReduce::SegmentReduce;
   const char* name() const override { return "SegmentSum"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };
@@ -44,7 +43,6 @@ class SegmentMax final : public SegmentReduce {
   using SegmentReduce::SegmentReduce;
   const char* name() const override { return "SegmentMax"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };
@@ -55,7 +53,6 @@ class OffsetsToIds final : public Op {
   explicit OffsetsToIds(const char* api) : api_(api) {}
   const char* name() const override { return "OffsetsToIds"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 
@@ -69,7 +66,6 @@ class IdsToOffsets final : public Op {
   explicit IdsToOffsets(const char* api) : api_(api) {}
   const char* name() const override { return "IdsToOffsets"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
-  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 

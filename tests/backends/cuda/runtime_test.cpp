@@ -48,3 +48,19 @@ TEST(CudaRuntime, BadDeviceIndexIsAClearError) {
 
 }  // namespace
 }  // namespace basin
+
+namespace basin {
+namespace {
+
+TEST(CudaRuntime, EveryOpRunsOnTheDevice) {
+  if (!cuda_is_available()) GTEST_SKIP() << "no CUDA device or driver on this machine";
+  // Ops without a kernel run on the host and hand their result back to the device.
+  const Tensor x = testing::make({4, 3}, 3);
+  const Tensor d = transpose(x.to(Device::cuda(0)));
+  const Tensor y = softmax(exp(d) * 2.0, -1);
+  EXPECT_TRUE(y.device().is_cuda());
+  EXPECT_TRUE(testing::all_close(y.to(Device::cpu()), softmax(exp(transpose(x)) * 2.0, -1)));
+}
+
+}  // namespace
+}  // namespace basin
