@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Collects the built programs and the non-system shared libraries they need into one folder, so
-# they can run on a GPU machine that has the NVIDIA driver and CUDA runtime but none of the
-# Debian packages basin builds against. Usage: tools/gpu-bundle.sh BUILD_DIR OUT_DIR
+# Collects the built programs and the non-system shared libraries they need into one compressed
+# archive, OUT_DIR/bundle.tar.gz, so they can run on a GPU machine that has the NVIDIA driver and
+# CUDA runtime but none of the Debian packages basin builds against. There:
+#   mkdir -p /tmp/b && tar -C /tmp/b -xzf OUT_DIR/bundle.tar.gz &&
+#   LD_LIBRARY_PATH=/tmp/b/lib:/usr/local/cuda/lib64 /tmp/b/bin/basin_tests
+# Usage: tools/gpu-bundle.sh BUILD_DIR OUT_DIR
 set -euo pipefail
 build=${1:-build}
 out=${2:-gpu-bundle}
@@ -15,4 +18,9 @@ skip='linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|l
 for f in "$out"/bin/* "$out"/lib/libbasin.so; do
   ldd "$f" | awk '/=> \//{print $3}' | grep -Ev "$skip" || true
 done | sort -u | while read -r lib; do cp -L "$lib" "$out/lib/"; done
-du -sh "$out"
+strip --strip-unneeded "$out"/bin/* "$out"/lib/libbasin.so.* 2>/dev/null || true
+tar -C "$out" -czf "$out.tar.gz" bin lib
+rm -rf "$out"
+mkdir -p "$out"
+mv "$out.tar.gz" "$out/bundle.tar.gz"
+du -sh "$out/bundle.tar.gz"
