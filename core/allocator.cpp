@@ -20,7 +20,8 @@ constexpr size_t kMaxCachedBytes = size_t{4} << 30;
 // Size classes: multiples of 64 bytes up to 4 KiB, then four classes per power of two, so no
 // block wastes more than a fifth of itself.
 size_t size_class(size_t nbytes) {
-  if (nbytes <= 4096) return nbytes == 0 ? kAlignment : (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (nbytes <= 4096)
+    return nbytes == 0 ? kAlignment : (nbytes + kAlignment - 1) / kAlignment * kAlignment;
   size_t pow2 = 4096;
   while (pow2 * 2 < nbytes) pow2 *= 2;
   const size_t step = pow2 / 4;
@@ -89,7 +90,8 @@ class CachingAllocator {
  private:
   void note_in_use(size_t cap) {
     stats_.bytes_in_use += cap;
-    if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
+    if (stats_.bytes_in_use > stats_.peak_bytes_in_use)
+      stats_.peak_bytes_in_use = stats_.bytes_in_use;
   }
   void* raw_alloc(size_t cap) {
     if (device_.is_cpu()) return std::aligned_alloc(kAlignment, cap);
@@ -113,10 +115,10 @@ CachingAllocator& allocator_for(Device device) {
   // Leaked on purpose: storages may be freed by static destructors after main returns.
   static CachingAllocator* cpu = new CachingAllocator(Device::cpu());
   static std::mutex mutex;
-  static std::map<int, CachingAllocator*> cuda;
+  static auto* cuda = new std::map<int, CachingAllocator*>();
   if (device.is_cpu()) return *cpu;
   std::lock_guard<std::mutex> lock(mutex);
-  auto& a = cuda[device.index];
+  auto& a = (*cuda)[device.index];
   if (a == nullptr) a = new CachingAllocator(device);
   return *a;
 }
