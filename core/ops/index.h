@@ -14,6 +14,10 @@ namespace basin {
 /// index[p]]. `index` has x's rank and index.shape[d] <= x.shape[d] for d != axis; the result has
 /// the index's shape. Differentiable in x (the gradient is a scatter_add).
 Tensor gather(const Tensor& x, int axis, const Tensor& index);
+/// NumPy's name and argument order for gather.
+inline Tensor take_along_axis(const Tensor& x, const Tensor& index, int axis) {
+  return gather(x, axis, index);
+}
 
 /// base with src added at `index` along `axis`: out[p with its axis coordinate replaced by
 /// index[p]] += src[p] for every position p of the index; duplicates accumulate. `index` has
