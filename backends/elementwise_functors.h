@@ -29,7 +29,14 @@ struct Abs {
 };
 struct Sign {
   template <class T>
-  BASIN_HD T operator()(T x) const { return static_cast<T>((T(0) < x) - (x < T(0))); }
+  BASIN_HD T operator()(T x) const {
+    // No `x < 0` for unsigned types: nvcc warns that the comparison is pointless.
+    if constexpr (std::is_unsigned_v<T>) {
+      return static_cast<T>(T(0) < x);
+    } else {
+      return static_cast<T>((T(0) < x) - (x < T(0)));
+    }
+  }
 };
 struct Exp {
   template <class T>

@@ -10,6 +10,7 @@
 #include "autograd/fused_op.h"
 #include "autograd/grad.h"
 #include "autograd/gradcheck.h"
+#include "core/cuda_options.h"
 #include "core/device.h"
 #include "core/dtype.h"
 #include "core/error.h"

@@ -1,24 +1,17 @@
-// CPU forward of the segment family: one deterministic driver folding each segment's rows.
+// CPU forward of the segment family (one deterministic driver folding each segment's rows), and the
+// host-side segment plans the CUDA backend shares.
 #include <algorithm>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
 #include "backends/cpu/parallel.h"
+#include "backends/segment_plan.h"
 #include "core/prims/segment.h"
 
-namespace basin::prims {
-namespace {
-using cpu::parallel_for;
+namespace basin {
+namespace segment_plan {
 
-/// Segment s is the rows order[offsets[s]] .. order[offsets[s+1] - 1]; with an empty `order`,
-/// rows offsets[s] .. offsets[s+1] - 1.
-struct SegmentPlan {
-  std::vector<int64_t> offsets;
-  std::vector<int64_t> order;
-};
-
-/// A 1-D int32/int64 tensor of any stride, read into int64s.
 std::vector<int64_t> read_index(const Tensor& t) {
   return dispatch_index(t.dtype(), "segment", [&](auto tag) {
     using I = typename decltype(tag)::type;
@@ -44,8 +37,6 @@ void check_offsets(const std::vector<int64_t>& off, int64_t rows, const char* ap
   }
 }
 
-/// CSR boundaries of segment ids in [0, count); unsorted ids also get a stable row order (a
-/// counting sort), so each segment still folds its rows in increasing row order.
 SegmentPlan plan_ids(const std::vector<int64_t>& ids, int64_t count, bool require_sorted,
                      const char* api) {
   SegmentPlan plan;
@@ -76,13 +67,25 @@ SegmentPlan plan_ids(const std::vector<int64_t>& ids, int64_t count, bool requir
   return plan;
 }
 
-SegmentPlan make_plan(const Tensor& seg, SegmentLayout layout, int64_t count, int64_t rows,
+SegmentPlan make_plan(const Tensor& seg, prims::SegmentLayout layout, int64_t count, int64_t rows,
                       const char* api) {
-  if (layout == SegmentLayout::ids) return plan_ids(read_index(seg), count, false, api);
+  if (layout == prims::SegmentLayout::ids) return plan_ids(read_index(seg), count, false, api);
   SegmentPlan plan{read_index(seg), {}};
   check_offsets(plan.offsets, rows, api);
   return plan;
 }
+
+}  // namespace segment_plan
+
+namespace prims {
+namespace {
+using cpu::parallel_for;
+
+using segment_plan::check_offsets;
+using segment_plan::make_plan;
+using segment_plan::plan_ids;
+using segment_plan::read_index;
+using segment_plan::SegmentPlan;
 
 /// Element offsets of every feature (row-major over x.shape[1:]) within a row of x.
 std::vector<int64_t> feature_offsets(const Tensor& x) {
@@ -219,4 +222,5 @@ void IdsToOffsets::eval_cpu(const Tensors& in, Tensor& out) {
   });
 }
 
-}  // namespace basin::prims
+}  // namespace prims
+}  // namespace basin

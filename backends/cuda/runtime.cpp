@@ -13,6 +13,11 @@ void raise_cuda_error(cudaError_t err, const char* call, const char* file, int l
   fail("[cuda] {} failed: {} ({}) at {}:{}", call, cudaGetErrorString(err), cudaGetErrorName(err),
        file, line);
 }
+
+void raise_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
+  fail("[cublas] {} failed: {} ({}) at {}:{}", call, cublasGetStatusString(status),
+       static_cast<int>(status), file, line);
+}
 }  // namespace cuda
 
 int cuda_device_count() {
@@ -51,8 +56,11 @@ void raw_free(void* ptr, int device) {
 }
 
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
-  if (dst_device.is_cuda()) BASIN_CUDA_CHECK(cudaSetDevice(dst_device.index));
-  else if (src_device.is_cuda()) BASIN_CUDA_CHECK(cudaSetDevice(src_device.index));
+  if (dst_device.is_cuda()) {
+    BASIN_CUDA_CHECK(cudaSetDevice(dst_device.index));
+  } else if (src_device.is_cuda()) {
+    BASIN_CUDA_CHECK(cudaSetDevice(src_device.index));
+  }
   // Synchronous: a host buffer may be reused as soon as this returns.
   BASIN_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyDefault));
 }

@@ -10,6 +10,7 @@ namespace basin::prims {
    public:                                                                         \
     const char* name() const override { return #Name; }                            \
     void eval_cpu(const Tensors& inputs, Tensor& out) override;                    \
+    BASIN_EVAL_CUDA                                                                \
     Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent, \
                 const std::vector<int>& argnums) override;                         \
   };
@@ -64,6 +65,7 @@ class PowScalar final : public Op {
   explicit PowScalar(double p) : p_(p) {}
   const char* name() const override { return "PowScalar"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   double exponent() const { return p_; }
@@ -78,6 +80,7 @@ class Elu final : public Op {
   explicit Elu(double alpha) : alpha_(alpha) {}
   const char* name() const override { return "Elu"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   double alpha() const { return alpha_; }
@@ -92,6 +95,7 @@ class AsType final : public Op {
  public:
   const char* name() const override { return "AsType"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };

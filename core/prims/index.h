@@ -13,6 +13,7 @@ class Gather final : public Op {
   Gather(int axis, const char* api) : axis_(axis), api_(api) {}
   const char* name() const override { return "Gather"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   int axis() const { return axis_; }
@@ -30,6 +31,7 @@ class ScatterAdd final : public Op {
   ScatterAdd(int axis, const char* api) : axis_(axis), api_(api) {}
   const char* name() const override { return "ScatterAdd"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   int axis() const { return axis_; }

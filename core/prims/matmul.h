@@ -11,6 +11,7 @@ class Matmul final : public Op {
  public:
   const char* name() const override { return "Matmul"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };

@@ -73,6 +73,7 @@ class Concat final : public Op {
   explicit Concat(int axis) : axis_(axis) {}
   const char* name() const override { return "Concat"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   int axis() const { return axis_; }
@@ -94,6 +95,7 @@ class Pad final : public Op {
         value_(value) {}
   const char* name() const override { return "Pad"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   const Shape& low() const { return low_; }
@@ -112,6 +114,7 @@ class Flip final : public Op {
   explicit Flip(std::vector<int> axes) : axes_(std::move(axes)) {}
   const char* name() const override { return "Flip"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   const std::vector<int>& axes() const { return axes_; }

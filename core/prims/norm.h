@@ -17,6 +17,7 @@ class LayerNorm final : public FusedOp {
   /// (x - mean) * rsqrt(mean((x - mean)^2) + eps) * weight + bias, with public ops.
   Tensor fallback(const Tensors& inputs) const override;
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
   double eps() const { return eps_; }
@@ -39,6 +40,7 @@ class LayerNormGradInput final : public FusedOp {
   const char* name() const override { return "LayerNormGradInput"; }
   Tensor fallback(const Tensors& inputs) const override;
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
 
  private:
   double eps_;

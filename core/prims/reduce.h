@@ -16,6 +16,7 @@ namespace basin::prims {
     Name(std::vector<int> axes, bool keepdim) : axes_(std::move(axes)), keepdim_(keepdim) {} \
     const char* name() const override { return #Name; }                                      \
     void eval_cpu(const Tensors& inputs, Tensor& out) override;                              \
+    BASIN_EVAL_CUDA                                                                          \
     Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,           \
                 const std::vector<int>& argnums) override;                                   \
     const std::vector<int>& axes() const { return axes_; }                                   \
@@ -48,6 +49,7 @@ BASIN_REDUCE_OP(LogSumExp)
     Name(int axis, bool keepdim) : axis_(axis), keepdim_(keepdim) {}               \
     const char* name() const override { return #Name; }                            \
     void eval_cpu(const Tensors& inputs, Tensor& out) override;                    \
+    BASIN_EVAL_CUDA                                                                \
     Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent, \
                 const std::vector<int>& argnums) override;                         \
     int axis() const { return axis_; }                                             \

@@ -32,6 +32,7 @@ class SegmentSum final : public SegmentReduce {
   using SegmentReduce::SegmentReduce;
   const char* name() const override { return "SegmentSum"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };
@@ -43,6 +44,7 @@ class SegmentMax final : public SegmentReduce {
   using SegmentReduce::SegmentReduce;
   const char* name() const override { return "SegmentMax"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 };
@@ -53,6 +55,7 @@ class OffsetsToIds final : public Op {
   explicit OffsetsToIds(const char* api) : api_(api) {}
   const char* name() const override { return "OffsetsToIds"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 
@@ -66,6 +69,7 @@ class IdsToOffsets final : public Op {
   explicit IdsToOffsets(const char* api) : api_(api) {}
   const char* name() const override { return "IdsToOffsets"; }
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
               const std::vector<int>& argnums) override;
 

@@ -15,6 +15,7 @@ namespace basin::prims {
     explicit Name(int axis) : axis_(axis) {}                                       \
     const char* name() const override { return #Name; }                            \
     void eval_cpu(const Tensors& inputs, Tensor& out) override;                    \
+    BASIN_EVAL_CUDA                                                                \
     Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent, \
                 const std::vector<int>& argnums) override;                         \
     int axis() const { return axis_; }                                             \
