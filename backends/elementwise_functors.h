@@ -15,7 +15,9 @@ namespace basin::fn {
 
 struct Neg {
   template <class T>
-  BASIN_HD T operator()(T x) const { return static_cast<T>(-x); }
+  BASIN_HD T operator()(T x) const {
+    return static_cast<T>(-x);
+  }
 };
 struct Abs {
   template <class T>
@@ -40,43 +42,63 @@ struct Sign {
 };
 struct Exp {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::exp(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::exp(x);
+  }
 };
 struct Log {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::log(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::log(x);
+  }
 };
 struct Log1p {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::log1p(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::log1p(x);
+  }
 };
 struct Expm1 {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::expm1(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::expm1(x);
+  }
 };
 struct Sqrt {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::sqrt(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::sqrt(x);
+  }
 };
 struct Rsqrt {
   template <class T>
-  BASIN_HD T operator()(T x) const { return T(1) / std::sqrt(x); }
+  BASIN_HD T operator()(T x) const {
+    return T(1) / std::sqrt(x);
+  }
 };
 struct Square {
   template <class T>
-  BASIN_HD T operator()(T x) const { return static_cast<T>(x * x); }
+  BASIN_HD T operator()(T x) const {
+    return static_cast<T>(x * x);
+  }
 };
 struct Sin {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::sin(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::sin(x);
+  }
 };
 struct Cos {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::cos(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::cos(x);
+  }
 };
 struct Tanh {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::tanh(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::tanh(x);
+  }
 };
 struct Sigmoid {
   template <class T>
@@ -89,11 +111,15 @@ struct Sigmoid {
 };
 struct Relu {
   template <class T>
-  BASIN_HD T operator()(T x) const { return x > T(0) ? x : T(0); }
+  BASIN_HD T operator()(T x) const {
+    return x > T(0) ? x : T(0);
+  }
 };
 struct Erf {
   template <class T>
-  BASIN_HD T operator()(T x) const { return std::erf(x); }
+  BASIN_HD T operator()(T x) const {
+    return std::erf(x);
+  }
 };
 struct Softplus {
   template <class T>
@@ -122,15 +148,21 @@ struct Elu {
 
 struct Add {
   template <class T>
-  BASIN_HD T operator()(T a, T b) const { return static_cast<T>(a + b); }
+  BASIN_HD T operator()(T a, T b) const {
+    return static_cast<T>(a + b);
+  }
 };
 struct Sub {
   template <class T>
-  BASIN_HD T operator()(T a, T b) const { return static_cast<T>(a - b); }
+  BASIN_HD T operator()(T a, T b) const {
+    return static_cast<T>(a - b);
+  }
 };
 struct Mul {
   template <class T>
-  BASIN_HD T operator()(T a, T b) const { return static_cast<T>(a * b); }
+  BASIN_HD T operator()(T a, T b) const {
+    return static_cast<T>(a * b);
+  }
 };
 struct Div {
   template <class T>
@@ -144,7 +176,9 @@ struct Div {
 };
 struct Pow {
   template <class T>
-  BASIN_HD T operator()(T a, T b) const { return std::pow(a, b); }
+  BASIN_HD T operator()(T a, T b) const {
+    return std::pow(a, b);
+  }
 };
 struct Maximum {
   template <class T>
@@ -168,31 +202,45 @@ struct Minimum {
 };
 struct Atan2 {
   template <class T>
-  BASIN_HD T operator()(T y, T x) const { return std::atan2(y, x); }
+  BASIN_HD T operator()(T y, T x) const {
+    return std::atan2(y, x);
+  }
 };
 struct Equal {
   template <class T>
-  BASIN_HD bool operator()(T a, T b) const { return a == b; }
+  BASIN_HD bool operator()(T a, T b) const {
+    return a == b;
+  }
 };
 struct NotEqual {
   template <class T>
-  BASIN_HD bool operator()(T a, T b) const { return a != b; }
+  BASIN_HD bool operator()(T a, T b) const {
+    return a != b;
+  }
 };
 struct Less {
   template <class T>
-  BASIN_HD bool operator()(T a, T b) const { return a < b; }
+  BASIN_HD bool operator()(T a, T b) const {
+    return a < b;
+  }
 };
 struct LessEqual {
   template <class T>
-  BASIN_HD bool operator()(T a, T b) const { return a <= b; }
+  BASIN_HD bool operator()(T a, T b) const {
+    return a <= b;
+  }
 };
 struct Greater {
   template <class T>
-  BASIN_HD bool operator()(T a, T b) const { return a > b; }
+  BASIN_HD bool operator()(T a, T b) const {
+    return a > b;
+  }
 };
 struct GreaterEqual {
   template <class T>
-  BASIN_HD bool operator()(T a, T b) const { return a >= b; }
+  BASIN_HD bool operator()(T a, T b) const {
+    return a >= b;
+  }
 };
 struct LogicalAnd {
   BASIN_HD bool operator()(bool a, bool b) const { return a && b; }
