@@ -60,7 +60,15 @@ struct Case {
   std::vector<int> argnums = {};
   /// Also compare second derivatives.
   bool second = true;
+  /// Whether the case must raise an error (on both devices, with the same message).
+  bool fails = false;
 };
+
+/// The case, marked as one that must raise an error.
+inline Case failing(Case c) {
+  c.fails = true;
+  return c;
+}
 
 /// Names a case in gtest's messages.
 inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -154,7 +162,8 @@ inline void run_case(const Case& c) {
       got_error = e.what();
     }
     ASSERT_EQ(got_error, want_error);
-    if (!want_error.empty()) continue;
+    ASSERT_EQ(!want_error.empty(), c.fails) << "error: " << want_error;
+    if (c.fails) continue;
     EXPECT_TRUE(got.device().is_cuda());
     const double tol = tolerance(c.tol, dtype);
     EXPECT_LE(normalised_error(got, want), tol) << "forward";
