@@ -19,3 +19,8 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "models/optim/adam.h"
+#include "models/optim/clip.h"
+#include "models/optim/optimizer.h"
+#include "models/optim/schedule.h"
+#include "models/optim/sgd.h"
