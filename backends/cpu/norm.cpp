@@ -2,20 +2,11 @@
 #include <cmath>
 
 #include "backends/cpu/parallel.h"
+#include "backends/layer_norm_stats.h"
 #include "core/prims/norm.h"
 
 namespace basin::prims {
 namespace {
-
-/// A row's mean and 1 / sqrt(var + eps), both in double and as T for the elementwise passes.
-/// The mean is also split into hi + lo in T so that (x - hi) - lo centres float32 rows with a
-/// large mean as accurately as double would.
-template <class T>
-struct RowStats {
-  double mean, rstd;
-  T hi, lo, r;
-  T normalised(T v) const { return ((v - hi) - lo) * r; }
-};
 
 /// Two passes, as the composite: the sum, then the centred sum of squares (no cancellation).
 /// `omp simd` lets the double sums reassociate, so they vectorise.
@@ -31,13 +22,7 @@ RowStats<T> row_stats(const T* x, int64_t d, double eps) {
     const double c = static_cast<double>(x[j]) - mean;
     q += c * c;
   }
-  RowStats<T> st;
-  st.mean = mean;
-  st.rstd = 1.0 / std::sqrt(q / static_cast<double>(d) + eps);
-  st.hi = static_cast<T>(mean);
-  st.lo = static_cast<T>(mean - static_cast<double>(st.hi));
-  st.r = static_cast<T>(st.rstd);
-  return st;
+  return RowStats<T>::from_sums(mean, q, d, eps);
 }
 
 template <class T, bool HasWeight, bool HasBias>

@@ -5,6 +5,7 @@
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/group_reduce.cuh"
+#include "backends/layer_norm_stats.h"
 #include "core/prims/norm.h"
 
 namespace basin::prims {
@@ -16,16 +17,6 @@ using cuda::kBlock;
 
 struct SumCombine {
   __device__ double combine(double a, double b) const { return a + b; }
-};
-
-/// A row's mean and 1 / sqrt(var + eps) in double, and as T for the elementwise passes; the mean
-/// is also split into hi + lo in T so that (x - hi) - lo centres float32 rows with a large mean as
-/// accurately as double would.
-template <class T>
-struct RowStats {
-  double mean, rstd;
-  T hi, lo, r;
-  __device__ T normalised(T v) const { return ((v - hi) - lo) * r; }
 };
 
 /// Two passes over the row, as the composite: the sum, then the centred sum of squares (no
@@ -43,13 +34,7 @@ __device__ RowStats<T> row_stats(const T* x, int64_t d, int64_t n, double eps,
     q += c * c;
   }
   q = cuda::group_reduce(q, scratch, g, SumCombine{});
-  RowStats<T> st;
-  st.mean = mean;
-  st.rstd = 1.0 / std::sqrt(q / static_cast<double>(d) + eps);
-  st.hi = static_cast<T>(mean);
-  st.lo = static_cast<T>(mean - static_cast<double>(st.hi));
-  st.r = static_cast<T>(st.rstd);
-  return st;
+  return RowStats<T>::from_sums(mean, q, d, eps);
 }
 
 /// y = normalised(x) * w + b per row of d elements (w, b optional: null when absent).

@@ -80,24 +80,6 @@ std::vector<Case> matmul_cases() {
 
 // --- movement ------------------------------------------------------------------------------------
 
-/// A case on inputs of the given shapes (data of the case's dtype, seeds 1, 2, ...).
-Case on(const std::string& name, std::vector<Shape> shapes,
-        std::function<Tensor(const Tensors&)> fn, std::vector<Dtype> dtypes, double tol,
-        std::vector<int> argnums, bool second = true) {
-  return {name,
-          [shapes](Dtype dt) {
-            Tensors ts;
-            uint64_t seed = 1;
-            for (const Shape& s : shapes) ts.push_back(data(s, seed++, dt));
-            return ts;
-          },
-          std::move(fn),
-          std::move(dtypes),
-          tol,
-          std::move(argnums),
-          second};
-}
-
 std::vector<Case> movement_cases() {
   using X = const Tensors&;
   return {
