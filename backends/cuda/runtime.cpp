@@ -2,6 +2,9 @@
 // between host and device.
 #include <cuda_runtime.h>
 
+#include <map>
+#include <string>
+
 #include "backends/cuda/cuda_check.h"
 #include "core/allocator.h"
 #include "core/error.h"
@@ -32,6 +35,22 @@ int cuda_device_count() {
 bool cuda_is_available() { return cuda_device_count() > 0; }
 
 namespace cuda_backend {
+
+void add_build_info(std::map<std::string, std::string>& info) {
+  int runtime = 0;
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) {
+    info["cuda_runtime"] =
+        std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+  }
+  std::string devices;
+  for (int d = 0; d < cuda_device_count(); ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
+    devices += (devices.empty() ? "" : "; ") + std::string(prop.name);
+  }
+  cudaGetLastError();
+  info["cuda_devices"] = devices.empty() ? "none" : devices;
+}
 
 void* raw_malloc(size_t nbytes, int device) {
   const int n = cuda_device_count();

@@ -1,5 +1,8 @@
 // Compiled when basin is built without CUDA: every entry point of the CUDA backend raises a
 // clear error, and CUDA reports no devices. (Ops without a CUDA kernel fail in Op::eval_cuda.)
+#include <map>
+#include <string>
+
 #include "core/allocator.h"
 #include "core/error.h"
 
@@ -14,6 +17,7 @@ void* raw_malloc(size_t, int device) {
   fail("[cuda:{}] basin was built without CUDA; rebuild with nvcc available to use a GPU", device);
 }
 void raw_free(void*, int) {}
+void add_build_info(std::map<std::string, std::string>&) {}
 void copy(void*, Device dst, const void*, Device src, size_t) {
   fail("[to] cannot copy from {} to {}: basin was built without CUDA", src.str(), dst.str());
 }
