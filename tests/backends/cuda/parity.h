@@ -90,7 +90,7 @@ inline double tolerance(double tol32, Dtype dtype) {
 }
 
 /// Deterministic data of `dtype`: uniform in [-1, 1) for floats, small integers otherwise.
-inline Tensor data(const Shape& shape, uint64_t seed, Dtype dtype) {
+inline Tensor sample_data(const Shape& shape, uint64_t seed, Dtype dtype) {
   if (is_floating(dtype)) return make(shape, seed, -1, 1, dtype);
   if (dtype == Dtype::boolean) return make(shape, seed) > 0.0;
   if (dtype == Dtype::u8) return make(shape, seed, 0, 200).astype(dtype);
@@ -182,7 +182,7 @@ inline void run_case(const Case& c) {
   }
 }
 
-/// A case on inputs of the given shapes (data() of the case's dtype, seeds 1, 2, ...).
+/// A case on inputs of the given shapes (sample_data() of the case's dtype, seeds 1, 2, ...).
 inline Case on(const std::string& name, std::vector<Shape> shapes,
                std::function<Tensor(const Tensors&)> fn, std::vector<Dtype> dtypes, double tol,
                std::vector<int> argnums, bool second = true) {
@@ -190,7 +190,7 @@ inline Case on(const std::string& name, std::vector<Shape> shapes,
           [shapes](Dtype dt) {
             Tensors ts;
             uint64_t seed = 1;
-            for (const Shape& s : shapes) ts.push_back(data(s, seed++, dt));
+            for (const Shape& s : shapes) ts.push_back(sample_data(s, seed++, dt));
             return ts;
           },
           std::move(fn),

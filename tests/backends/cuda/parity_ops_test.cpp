@@ -30,7 +30,7 @@ Case mm(const std::string& name, Shape sa, Shape sb,
   if (!fn) fn = [](const Tensor& a, const Tensor& b) { return matmul(a, b); };
   return {name,
           [sa, sb](Dtype dt) {
-            return Tensors{data(sa, 1, dt), data(sb, 2, dt)};
+            return Tensors{sample_data(sa, 1, dt), sample_data(sb, 2, dt)};
           },
           [fn](const Tensors& x) { return fn(x[0], x[1]); },
           kFloat,
@@ -158,7 +158,7 @@ Case with_index(const std::string& name, std::vector<Shape> shapes, std::functio
           [shapes, index](Dtype dt) {
             Tensors ts;
             uint64_t seed = 1;
-            for (const Shape& s : shapes) ts.push_back(data(s, seed++, dt));
+            for (const Shape& s : shapes) ts.push_back(sample_data(s, seed++, dt));
             for (const Tensor& t : index()) ts.push_back(t);
             return ts;
           },

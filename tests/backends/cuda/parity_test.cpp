@@ -29,9 +29,9 @@ Tensor misaligned(const Tensor& x) {
   return reshape(slice(flat, 0, 1, x.numel() + 1), x.shape());
 }
 
-/// Host values of `dtype` uniform in [lo, hi) for floats; data() otherwise.
+/// Host values of `dtype` uniform in [lo, hi) for floats; sample_data() otherwise.
 Tensor in_range(const Shape& shape, uint64_t seed, Dtype dtype, double lo, double hi) {
-  return is_floating(dtype) ? make(shape, seed, lo, hi, dtype) : data(shape, seed, dtype);
+  return is_floating(dtype) ? make(shape, seed, lo, hi, dtype) : sample_data(shape, seed, dtype);
 }
 
 /// Host values from a list, cast to `dtype`.
@@ -164,7 +164,7 @@ void binary(std::vector<Case>& cases, const std::string& name,
   }
 }
 
-/// Values in [lo, hi) for floats, data() otherwise.
+/// Values in [lo, hi) for floats, sample_data() otherwise.
 std::function<Tensor(const Shape&, uint64_t, Dtype)> range(double lo, double hi) {
   return
       [lo, hi](const Shape& s, uint64_t seed, Dtype dt) { return in_range(s, seed, dt, lo, hi); };
@@ -172,7 +172,7 @@ std::function<Tensor(const Shape&, uint64_t, Dtype)> range(double lo, double hi)
 
 /// Few distinct values (integers in [-4, 4) in the dtype), so that comparisons see ties.
 Tensor with_ties(const Shape& s, uint64_t seed, Dtype dt) {
-  if (dt == Dtype::boolean) return data(s, seed, dt);
+  if (dt == Dtype::boolean) return sample_data(s, seed, dt);
   const Tensor v = make(s, seed, -4, 4).astype(Dtype::i32);
   return (dt == Dtype::u8 ? v + 4 : v).astype(dt);
 }
@@ -228,7 +228,7 @@ std::vector<Case> binary_cases() {
   // Mixed dtypes promote before the kernel.
   c.push_back({"add_mixed_dtypes",
                [](Dtype dt) {
-                 return Tensors{data({4, 6}, 1, dt), data({6}, 2, Dtype::i32)};
+                 return Tensors{sample_data({4, 6}, 1, dt), sample_data({6}, 2, Dtype::i32)};
                },
                [](X x) { return x[0] * x[1] + x[1]; },
                kFloat,
@@ -241,7 +241,8 @@ std::vector<Case> where_cases() {
   auto where_of = [](const std::string& name, Shape sc, Shape sa, Shape sb, bool transposed) {
     return Case{name,
                 [=](Dtype dt) {
-                  return Tensors{data(sc, 1, Dtype::boolean), data(sa, 2, dt), data(sb, 3, dt)};
+                  return Tensors{sample_data(sc, 1, Dtype::boolean), sample_data(sa, 2, dt),
+                                 sample_data(sb, 3, dt)};
                 },
                 [transposed](X x) {
                   if (transposed) {
