@@ -1,6 +1,8 @@
 // Loader: one producer thread and a bounded queue guarded by a mutex and two condition variables.
 #include "data/loader.h"
 
+#include <omp.h>
+
 #include <utility>
 
 namespace basin::data {
@@ -27,6 +29,9 @@ Loader::~Loader() {
 }
 
 void Loader::work(int64_t start) {
+  // The items' ops (collation copies) run on this thread alone: a second OpenMP team would
+  // compete for the cores with the training step's.
+  omp_set_num_threads(1);
   for (int64_t index = start; index < size_; ++index) {
     {
       std::unique_lock<std::mutex> lock(mutex_);

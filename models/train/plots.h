@@ -1,0 +1,17 @@
+// Loss and metric curves of a run as PNG files, drawn by gnuplot from metrics.jsonl.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace basin::train {
+
+/// Whether a gnuplot executable is on PATH.
+bool gnuplot_available();
+
+/// Reads `run_dir`/metrics.jsonl and writes `run_dir`/plots/<metric>.png for every numeric field
+/// (one curve per split, against the step). Returns the files written; throws basin::Error when
+/// gnuplot is missing or fails.
+std::vector<std::string> plot_metrics(const std::string& run_dir);
+
+}  // namespace basin::train
