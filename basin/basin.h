@@ -1,7 +1,8 @@
 // basin: a C++ deep-learning framework for energy-based models. This umbrella header brings in
 // the public API: tensors and ops (namespace basin), autograd transforms and gradient checks,
-// modules, layers and losses (basin::nn), optimizers (basin::optim), datasets, readers and
-// metrics (basin::data), and the trainer (basin::train).
+// modules, layers and losses (basin::nn), energy layers and their descent (basin::energy),
+// optimizers (basin::optim), datasets, readers and metrics (basin::data), and the trainer
+// (basin::train).
 //
 //   #include <basin/basin.h>
 //   using namespace basin;
@@ -29,6 +30,8 @@
 #include "data/metrics.h"
 #include "data/readers.h"
 #include "data/split.h"
+#include "models/energy/descent.h"
+#include "models/energy/energy.h"
 #include "models/nn/init.h"
 #include "models/nn/layers.h"
 #include "models/nn/loss.h"

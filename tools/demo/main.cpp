@@ -10,13 +10,13 @@ namespace {
 using namespace basin;
 
 // E(x) = -1/beta * log sum_mu exp(beta <xi_mu, x>) + 1/2 |x|^2   (Ramsauer et al., 2021)
-Tensor energy(const Tensor& memories, const Tensor& x, const Tensor& beta) {
+Tensor hopfield_energy(const Tensor& memories, const Tensor& x, const Tensor& beta) {
   const Tensor overlaps = sum(memories * x, {1});  // (M,)
   return -log(sum(exp(beta * overlaps))) / beta + 0.5 * sum(x * x);
 }
 
 Tensor descend(const Tensor& memories, Tensor x, const Tensor& beta, int steps, double alpha) {
-  auto dE = grad([&](const Tensors& in) { return energy(memories, in[0], beta); });
+  auto dE = grad([&](const Tensors& in) { return hopfield_energy(memories, in[0], beta); });
   for (int t = 0; t < steps; ++t) x = x - alpha * dE({x})[0];
   return x;
 }
@@ -47,8 +47,8 @@ int main() {
       const Tensor out = descend(memories, cue, beta, steps, alpha);
       std::printf("  epoch %2d  beta %.3f  retrieval error %.5f  energy %.3f -> %.3f\n", epoch,
                   beta.item<double>(), loss.item<double>(),
-                  energy(memories, cue, beta).item<double>(),
-                  energy(memories, out, beta).item<double>());
+                  hopfield_energy(memories, cue, beta).item<double>(),
+                  hopfield_energy(memories, out, beta).item<double>());
     }
     beta = beta - lr * g[0];
   }
