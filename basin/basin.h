@@ -32,6 +32,7 @@
 #include "data/split.h"
 #include "models/energy/descent.h"
 #include "models/energy/energy.h"
+#include "models/energy/hflayers.h"
 #include "models/nn/init.h"
 #include "models/nn/layers.h"
 #include "models/nn/loss.h"
