@@ -1,0 +1,55 @@
+// Op classes of the energy layers' closed-form gradients (models/energy): fused CPU kernels that
+// keep an ops-only fallback, so gradients of these gradients still work to any order.
+#pragma once
+
+#include "autograd/fused_op.h"
+
+namespace basin::prims {
+
+/// dE/dg of the Energy Transformer's attention energy (mission-anchors §2.5, flax_core.py
+/// `manual_grad`): with Q = W_Q g + b_Q, K = W_K g + b_K per head and P_{hCB} = softmax over the
+/// allowed keys B of β_h K_B·Q_C,
+///   dE/dg_C = − Σ_h Σ_B P_{hCB} W_Qᵀ K_{hB} − Σ_h Σ_{C'} P_{hC'C} W_Kᵀ Q_{hC'}.
+/// Inputs: g (B, N, D), wq and wk (H, Y, D), beta (H), then bq and bk (H, Y) when `has_bias`,
+/// then the bool mask (N, N) or (B, N, N) (mask[.., C, B]: query C may attend to key B) when
+/// `has_mask`. `exclude_self` also forbids B = C. A query with no allowed key contributes
+/// nothing. The fallback (models/energy/attention.cpp) states this with softmax and matmuls; the
+/// CPU kernel (backends/cpu/energy.cpp) runs it head by head with BLAS, one N × N block per
+/// thread, never recording anything.
+class EnergyAttentionGrad final : public FusedOp {
+ public:
+  EnergyAttentionGrad(bool has_bias, bool has_mask, bool exclude_self)
+      : has_bias_(has_bias), has_mask_(has_mask), exclude_self_(exclude_self) {}
+  const char* name() const override { return "EnergyAttentionGrad"; }
+  Tensor fallback(const Tensors& inputs) const override;
+  void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  bool has_bias() const { return has_bias_; }
+  bool has_mask() const { return has_mask_; }
+  bool exclude_self() const { return exclude_self_; }
+
+ private:
+  bool has_bias_;
+  bool has_mask_;
+  bool exclude_self_;
+};
+
+/// dE/dg of the Hopfield-network energy (mission-anchors §2.5, flax_core.py CHNReLU/CHNSoftmax
+/// `manual_grad`), with h = g ξᵀ per token:
+///   ReLU² (E = −½ Σ ReLU(h)²):        dE/dg = − ReLU(h) ξ
+///   log-sum-exp (E = −1/β Σ lse(βh)):  dE/dg = − softmax(β h) ξ
+/// Inputs: g (..., D), xi (M, D), and beta (0-d) for log-sum-exp. The fallback
+/// (models/energy/hopfield_energy.cpp) uses public ops; the CPU kernel works through blocks of
+/// tokens with BLAS, so the (tokens × M) activations never exist at once.
+class HopfieldEnergyGrad final : public FusedOp {
+ public:
+  explicit HopfieldEnergyGrad(bool log_sum_exp) : log_sum_exp_(log_sum_exp) {}
+  const char* name() const override { return "HopfieldEnergyGrad"; }
+  Tensor fallback(const Tensors& inputs) const override;
+  void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  bool log_sum_exp() const { return log_sum_exp_; }
+
+ private:
+  bool log_sum_exp_;
+};
+
+}  // namespace basin::prims

@@ -1,0 +1,407 @@
+// EnergyAttention: dense and graph energies with public ops, the closed-form gradients (the fused
+// op's fallback, and the graph form), argument checks and the "attention" registration.
+#include "models/energy/attention.h"
+
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/prims/energy.h"
+
+namespace basin::energy {
+namespace {
+
+constexpr double kInf = INFINITY;
+
+bool is_index(Dtype d) { return d == Dtype::i32 || d == Dtype::i64; }
+
+/// Checks the weights against g and returns the dtype every operand is computed in.
+Dtype check_weights(const Tensor& g, const AttentionWeights& w) {
+  check(g.defined(), "[EnergyAttention] g is undefined");
+  check(w.wq.defined() && w.wk.defined() && w.beta.defined(),
+        "[EnergyAttention] wq, wk and beta must all be defined");
+  check(w.wq.ndim() == 3, "[EnergyAttention] wq must have shape (heads, head_dim, dim), got {}",
+        shape_str(w.wq.shape()));
+  check(w.wk.shape() == w.wq.shape(), "[EnergyAttention] wk has shape {} but wq has shape {}",
+        shape_str(w.wk.shape()), shape_str(w.wq.shape()));
+  const int64_t h = w.wq.shape(0), y = w.wq.shape(1), d = w.wq.shape(2);
+  check(w.beta.shape() == Shape{h}, "[EnergyAttention] beta must have shape ({},), got {}", h,
+        shape_str(w.beta.shape()));
+  check(w.bq.defined() == w.bk.defined(), "[EnergyAttention] bq and bk come together");
+  for (const Tensor& b : {w.bq, w.bk}) {
+    check(!b.defined() || b.shape() == Shape{h, y},
+          "[EnergyAttention] a bias must have shape ({}, {}), got {}", h, y,
+          b.defined() ? shape_str(b.shape()) : "");
+  }
+  check(g.ndim() == 2 || g.ndim() == 3,
+        "[EnergyAttention] g must have shape (tokens, dim) or (batch, tokens, dim), got {}",
+        shape_str(g.shape()));
+  check(is_floating(g.dtype()), "[EnergyAttention] g needs a floating dtype, got {}",
+        dtype_name(g.dtype()));
+  check(g.shape(-1) == d, "[EnergyAttention] g has {} features but the weights expect {} (g {})",
+        g.shape(-1), d, shape_str(g.shape()));
+  Dtype dtype = g.dtype();
+  for (const Tensor& t : {w.wq, w.wk, w.beta, w.bq, w.bk}) {
+    if (!t.defined()) continue;
+    check(t.device() == g.device(), "[EnergyAttention] a weight is on {}, g on {}",
+          t.device().str(), g.device().str());
+    dtype = promote_types(dtype, t.dtype());
+  }
+  check(is_floating(dtype), "[EnergyAttention] needs floating tensors, got {}", dtype_name(dtype));
+  return dtype;
+}
+
+/// The weights cast to `dtype` (casts are recorded, so gradients reach the originals).
+AttentionWeights cast(const AttentionWeights& w, Dtype dtype) {
+  auto as = [dtype](const Tensor& t) { return t.defined() ? t.astype(dtype) : t; };
+  return {as(w.wq), as(w.wk), as(w.beta), as(w.bq), as(w.bk)};
+}
+
+void check_mask(const Tensor& mask, const Tensor& g) {
+  if (!mask.defined()) return;
+  check(mask.dtype() == Dtype::boolean, "[EnergyAttention] the mask must be bool, got {}",
+        dtype_name(mask.dtype()));
+  check(mask.device() == g.device(), "[EnergyAttention] the mask is on {}, g on {}",
+        mask.device().str(), g.device().str());
+  const int64_t n = g.shape(-2);
+  const bool square = mask.ndim() >= 2 && mask.shape(-1) == n && mask.shape(-2) == n;
+  const bool batched = mask.ndim() == 3 && g.ndim() == 3 && mask.shape(0) == g.shape(0);
+  check(square && (mask.ndim() == 2 || batched),
+        "[EnergyAttention] the mask of shape {} must be (N, N){} for g of shape {}",
+        shape_str(mask.shape()), g.ndim() == 3 ? " or (B, N, N)" : "", shape_str(g.shape()));
+}
+
+/// Queries and keys of every head, (..., H, N, Y), from g (..., N, D).
+std::pair<Tensor, Tensor> project_dense(const Tensor& g, const AttentionWeights& w) {
+  const Tensor gh = unsqueeze(g, -3);  // (..., 1, N, D)
+  Tensor q = matmul(gh, transpose(w.wq));
+  Tensor k = matmul(gh, transpose(w.wk));
+  if (w.bq.defined()) {
+    q = q + unsqueeze(w.bq, 1);
+    k = k + unsqueeze(w.bk, 1);
+  }
+  return {q, k};
+}
+
+/// Which keys each query may use, broadcastable to the scores (..., H, N, N); undefined when all.
+Tensor allowed_keys(const Tensor& mask, bool exclude_self, int64_t n, Device device) {
+  Tensor allowed = mask;
+  if (allowed.defined() && allowed.ndim() == 3) allowed = unsqueeze(allowed, 1);  // (B, 1, N, N)
+  if (exclude_self) {
+    const Tensor idx = arange(n, Dtype::i64, device);
+    const Tensor off_diagonal = not_equal(reshape(idx, {n, 1}), reshape(idx, {1, n}));
+    allowed = allowed.defined() ? logical_and(allowed, off_diagonal) : off_diagonal;
+  }
+  return allowed;
+}
+
+/// β_h Q_C·K_B for every head, query C and key B, (..., H, N_C, N_B); -inf where not allowed.
+Tensor dense_scores(const Tensor& q, const Tensor& k, const Tensor& beta, const Tensor& allowed) {
+  const int64_t h = beta.shape(0);
+  Tensor s = matmul(q, transpose(k)) * reshape(beta, {h, 1, 1});
+  if (allowed.defined()) s = where(allowed, s, -kInf);
+  return s;
+}
+
+/// −Σ_h (1/β_h) Σ_C lse_{hC}, where a query with no allowed key (lse = -inf) contributes 0.
+Tensor energy_from_lse(Tensor lse, const Tensor& beta, int h_axis_from_end) {
+  lse = where(lse > -kInf, lse, 0.0);
+  Shape bshape(static_cast<size_t>(h_axis_from_end), 1);
+  bshape[0] = beta.shape(0);
+  return neg(sum(lse / reshape(beta, bshape)));
+}
+
+// --- graphs ------------------------------------------------------------------------------------
+
+void check_graph(const AttentionGraph& graph, const Tensor& g) {
+  check(g.ndim() == 2, "[EnergyAttention] graph attention needs node states (N, D), got {}",
+        shape_str(g.shape()));
+  check(graph.src.defined() && graph.dst.defined(),
+        "[EnergyAttention] the graph needs src and dst (build it with AttentionGraph::from_edges "
+        "or from_csr)");
+  for (const Tensor& t : {graph.src, graph.dst, graph.offsets}) {
+    if (!t.defined()) continue;
+    check(is_index(t.dtype()), "[EnergyAttention] graph indices must be int32 or int64, got {}",
+          dtype_name(t.dtype()));
+    check(t.ndim() == 1, "[EnergyAttention] graph indices must be 1-D, got shape {}",
+          shape_str(t.shape()));
+    check(t.device() == g.device(), "[EnergyAttention] the graph is on {}, g on {}",
+          t.device().str(), g.device().str());
+  }
+  check(graph.src.numel() == graph.dst.numel(), "[EnergyAttention] src has {} edges but dst has {}",
+        graph.src.numel(), graph.dst.numel());
+  check(!graph.offsets.defined() || graph.offsets.numel() == g.shape(0) + 1,
+        "[EnergyAttention] CSR offsets of length {} do not match {} nodes (need N + 1)",
+        graph.offsets.numel(), g.shape(0));
+}
+
+/// Per edge: the query and key of every head, (E, H, Y) each, and the scores β_h K_src·Q_dst
+/// (E, H), -inf on self-edges when exclude_self.
+struct EdgeTerms {
+  Tensor q_dst, k_src, scores;
+};
+
+EdgeTerms edge_terms(const Tensor& g, const AttentionWeights& w, const AttentionGraph& graph,
+                     bool exclude_self) {
+  const int64_t n = g.shape(0), h = w.wq.shape(0), y = w.wq.shape(1), d = w.wq.shape(2);
+  Tensor q = reshape(matmul(g, transpose(reshape(w.wq, {h * y, d}))), {n, h, y});
+  Tensor k = reshape(matmul(g, transpose(reshape(w.wk, {h * y, d}))), {n, h, y});
+  if (w.bq.defined()) {
+    q = q + w.bq;
+    k = k + w.bk;
+  }
+  EdgeTerms e;
+  e.q_dst = index_select(q, 0, graph.dst);
+  e.k_src = index_select(k, 0, graph.src);
+  e.scores = sum(e.q_dst * e.k_src, {-1}) * w.beta;
+  if (exclude_self) {
+    e.scores = where(unsqueeze(equal(graph.src, graph.dst), 1), -kInf, e.scores);
+  }
+  return e;
+}
+
+/// Reduces edge rows into their query node: by offsets when the graph is CSR, else by dst.
+Tensor sum_into_queries(const Tensor& rows, const AttentionGraph& graph, int64_t n) {
+  return graph.offsets.defined() ? segment_sum(rows, graph.offsets)
+                                 : segment_sum(rows, graph.dst, n);
+}
+
+}  // namespace
+
+// --- functional forms --------------------------------------------------------------------------
+
+Tensor energy_attention(const Tensor& g, const AttentionWeights& weights, const Tensor& mask,
+                        bool exclude_self) {
+  const Dtype dtype = check_weights(g, weights);
+  check_mask(mask, g);
+  const AttentionWeights w = cast(weights, dtype);
+  const Tensor x = g.astype(dtype);
+  const auto [q, k] = project_dense(x, w);
+  const Tensor allowed = allowed_keys(mask, exclude_self, x.shape(-2), x.device());
+  const Tensor s = dense_scores(q, k, w.beta, allowed);
+  return energy_from_lse(logsumexp(s, {-1}), w.beta, 2);  // lse (..., H, N)
+}
+
+Tensor energy_attention_grad(const Tensor& g, const AttentionWeights& weights, const Tensor& mask,
+                             bool exclude_self) {
+  const Dtype dtype = check_weights(g, weights);
+  check_mask(mask, g);
+  const AttentionWeights w = cast(weights, dtype);
+  const Tensor x = g.ndim() == 2 ? unsqueeze(g.astype(dtype), 0) : g.astype(dtype);
+  Tensors inputs{x, w.wq, w.wk, w.beta};
+  if (w.bq.defined()) {
+    inputs.push_back(w.bq);
+    inputs.push_back(w.bk);
+  }
+  if (mask.defined()) inputs.push_back(mask);
+  const Tensor out = apply(
+      std::make_shared<prims::EnergyAttentionGrad>(w.bq.defined(), mask.defined(), exclude_self),
+      inputs, x.shape(), dtype);
+  return g.ndim() == 2 ? reshape(out, g.shape()) : out;
+}
+
+Tensor energy_attention_graph(const Tensor& g, const AttentionWeights& weights,
+                              const AttentionGraph& graph, bool exclude_self) {
+  const Dtype dtype = check_weights(g, weights);
+  check_graph(graph, g);
+  const AttentionWeights w = cast(weights, dtype);
+  const Tensor x = g.astype(dtype);
+  const int64_t n = x.shape(0);
+  const EdgeTerms e = edge_terms(x, w, graph, exclude_self);
+  const Tensor lse = graph.offsets.defined() ? segment_logsumexp(e.scores, graph.offsets)
+                                             : segment_logsumexp(e.scores, graph.dst, n);
+  return energy_from_lse(lse, w.beta, 1);  // lse (N, H)
+}
+
+Tensor energy_attention_graph_grad(const Tensor& g, const AttentionWeights& weights,
+                                   const AttentionGraph& graph, bool exclude_self) {
+  const Dtype dtype = check_weights(g, weights);
+  check_graph(graph, g);
+  const AttentionWeights w = cast(weights, dtype);
+  const Tensor x = g.astype(dtype);
+  const int64_t n = x.shape(0), h = w.wq.shape(0), y = w.wq.shape(1), d = w.wq.shape(2);
+  const EdgeTerms e = edge_terms(x, w, graph, exclude_self);
+  const Tensor p = unsqueeze(graph.offsets.defined() ? segment_softmax(e.scores, graph.offsets)
+                                                     : segment_softmax(e.scores, graph.dst, n),
+                             -1);  // (E, H, 1)
+  // Queries pulled towards their neighbours' keys; keys towards the queries attending to them.
+  const Tensor dq = reshape(sum_into_queries(p * e.k_src, graph, n), {n, h * y});
+  const Tensor dk = reshape(segment_sum(p * e.q_dst, graph.src, n), {n, h * y});
+  return neg(matmul(dq, reshape(w.wq, {h * y, d})) + matmul(dk, reshape(w.wk, {h * y, d})));
+}
+
+// --- graphs ------------------------------------------------------------------------------------
+
+AttentionGraph AttentionGraph::from_edges(const Tensor& src, const Tensor& dst) {
+  check(src.defined() && dst.defined(), "[AttentionGraph] src and dst must be defined");
+  check(is_index(src.dtype()) && is_index(dst.dtype()),
+        "[AttentionGraph] src and dst must be int32 or int64, got {} and {}",
+        dtype_name(src.dtype()), dtype_name(dst.dtype()));
+  check(src.ndim() == 1 && src.shape() == dst.shape(),
+        "[AttentionGraph] src and dst must be 1-D of one length, got {} and {}",
+        shape_str(src.shape()), shape_str(dst.shape()));
+  return {src, dst, Tensor()};
+}
+
+AttentionGraph AttentionGraph::from_csr(const Tensor& offsets, const Tensor& src) {
+  check(offsets.defined() && src.defined(), "[AttentionGraph] offsets and src must be defined");
+  check(is_index(offsets.dtype()) && is_index(src.dtype()),
+        "[AttentionGraph] offsets and src must be int32 or int64, got {} and {}",
+        dtype_name(offsets.dtype()), dtype_name(src.dtype()));
+  check(offsets.ndim() == 1 && offsets.numel() >= 1 && src.ndim() == 1,
+        "[AttentionGraph] offsets (N + 1) and src (E) must be 1-D, got {} and {}",
+        shape_str(offsets.shape()), shape_str(src.shape()));
+  return {src, segment_ids_from_offsets(offsets, src.numel()), offsets};
+}
+
+AttentionGraph AttentionGraph::complete(int64_t n, bool self_loops) {
+  check(n >= 0, "[AttentionGraph] the number of nodes must be non-negative, got {}", n);
+  std::vector<int64_t> offsets{0}, src;
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t b = 0; b < n; ++b) {
+      if (self_loops || b != c) src.push_back(b);
+    }
+    offsets.push_back(static_cast<int64_t>(src.size()));
+  }
+  const auto e = static_cast<int64_t>(src.size());
+  return from_csr(from_vector(offsets, {n + 1}), from_vector(src, {e}));
+}
+
+// --- the module --------------------------------------------------------------------------------
+
+EnergyAttention::EnergyAttention(int64_t dim, int64_t heads, int64_t head_dim,
+                                 AttentionOptions options, Generator* gen)
+    : EnergyModule("EnergyAttention"),
+      dim_(dim),
+      heads_(heads),
+      head_dim_(head_dim),
+      options_(options) {
+  check(dim > 0 && heads > 0 && head_dim > 0,
+        "[EnergyAttention] dim, heads and head_dim must be positive, got {}, {}, {}", dim, heads,
+        head_dim);
+  check(options.init_std >= 0.0, "[EnergyAttention] init_std must be non-negative, got {}",
+        options.init_std);
+  check(is_floating(options.dtype), "[EnergyAttention] needs a floating dtype, got {}",
+        dtype_name(options.dtype));
+  const double b = options.beta.value_or(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  check(b > 0.0 && std::isfinite(b), "[EnergyAttention] beta must be positive, got {}", b);
+  const Dtype dt = options.dtype;
+  const Shape wshape{heads, head_dim, dim};
+  wq = register_parameter("wq", normal(wshape, 0.0, options.init_std, dt, Device::cpu(), gen));
+  wk = register_parameter("wk", normal(wshape, 0.0, options.init_std, dt, Device::cpu(), gen));
+  const Tensor betas = full({heads}, b, dt);
+  beta =
+      options.learnable_beta ? register_parameter("beta", betas) : register_buffer("beta", betas);
+  if (options.bias) {
+    bq = register_parameter("bq", zeros({heads, head_dim}, dt));
+    bk = register_parameter("bk", zeros({heads, head_dim}, dt));
+  }
+}
+
+Tensor EnergyAttention::energy(const Tensor& g) {
+  return graph_ ? energy_graph(g, *graph_) : energy(g, mask_);
+}
+
+Tensor EnergyAttention::energy_grad(const Tensor& g) {
+  return graph_ ? energy_graph_grad(g, *graph_) : energy_grad(g, mask_);
+}
+
+std::pair<Tensor, Tensor> EnergyAttention::energy_and_grad(const Tensor& g) {
+  return {energy(g), energy_grad(g)};
+}
+
+Tensor EnergyAttention::energy(const Tensor& g, const Tensor& mask) {
+  return energy_attention(g, weights(), mask, options_.exclude_self);
+}
+
+Tensor EnergyAttention::energy_grad(const Tensor& g, const Tensor& mask) {
+  return energy_attention_grad(g, weights(), mask, options_.exclude_self);
+}
+
+Tensor EnergyAttention::energy_graph(const Tensor& g, const AttentionGraph& graph) {
+  return energy_attention_graph(g, weights(), graph, options_.exclude_self);
+}
+
+Tensor EnergyAttention::energy_graph(const Tensor& g, const Tensor& src, const Tensor& dst) {
+  return energy_graph(g, AttentionGraph::from_edges(src, dst));
+}
+
+Tensor EnergyAttention::energy_graph_grad(const Tensor& g, const AttentionGraph& graph) {
+  return energy_attention_graph_grad(g, weights(), graph, options_.exclude_self);
+}
+
+void EnergyAttention::set_mask(const Tensor& mask) {
+  if (mask.defined()) {
+    check(mask.dtype() == Dtype::boolean, "[EnergyAttention] the mask must be bool, got {}",
+          dtype_name(mask.dtype()));
+    check((mask.ndim() == 2 || mask.ndim() == 3) && mask.shape(-1) == mask.shape(-2),
+          "[EnergyAttention] the mask must have shape (N, N) or (B, N, N), got {}",
+          shape_str(mask.shape()));
+  }
+  mask_ = mask;
+}
+
+void EnergyAttention::set_graph(std::optional<AttentionGraph> graph) {
+  if (graph) {
+    check(graph->src.defined() && graph->dst.defined(),
+          "[EnergyAttention] the graph needs src and dst (build it with "
+          "AttentionGraph::from_edges or from_csr)");
+  }
+  graph_ = std::move(graph);
+}
+
+std::string EnergyAttention::extra_repr() const {
+  const double b = options_.beta.value_or(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  return fmt::format("dim={}, heads={}, head_dim={}, beta={}{}{}{}", dim_, heads_, head_dim_, b,
+                     options_.learnable_beta ? ", learnable_beta=true" : "",
+                     options_.exclude_self ? ", exclude_self=true" : "",
+                     options_.bias ? ", bias=true" : "");
+}
+
+// --- registration ------------------------------------------------------------------------------
+
+BASIN_REGISTER_ENERGY(
+    "attention",
+    "Energy Transformer attention: heads (12), head_dim (64), beta (1/sqrt(head_dim)), "
+    "learnable_beta, exclude_self, bias, init_std (0.002)",
+    [](const EnergyContext& context) -> std::shared_ptr<EnergyModule> {
+      Config config = context.config;
+      const auto heads = config.get<int64_t>("heads", 12);
+      const auto head_dim = config.get<int64_t>("head_dim", 64);
+      AttentionOptions o;
+      if (config.has("beta")) o.beta = config.get<double>("beta");
+      o.learnable_beta = config.get<bool>("learnable_beta", o.learnable_beta);
+      o.exclude_self = config.get<bool>("exclude_self", o.exclude_self);
+      o.bias = config.get<bool>("bias", o.bias);
+      o.init_std = config.get<double>("init_std", o.init_std);
+      return std::make_shared<EnergyAttention>(context.dim, heads, head_dim, o);
+    });
+
+}  // namespace basin::energy
+
+// --- the fused gradient's fallback ------------------------------------------------------------
+
+namespace basin::prims {
+
+Tensor EnergyAttentionGrad::fallback(const Tensors& in) const {
+  // in: g (B, N, D), wq, wk (H, Y, D), beta (H), [bq, bk (H, Y)], [mask (N, N) or (B, N, N)]
+  energy::AttentionWeights w{in[1], in[2], in[3], Tensor(), Tensor()};
+  size_t next = 4;
+  if (has_bias_) {
+    w.bq = in[next++];
+    w.bk = in[next++];
+  }
+  const Tensor mask = has_mask_ ? in[next] : Tensor();
+  const Tensor& g = in[0];
+  const auto [q, k] = energy::project_dense(g, w);  // (B, H, N, Y)
+  const Tensor allowed = energy::allowed_keys(mask, exclude_self_, g.shape(1), g.device());
+  const Tensor p = softmax(energy::dense_scores(q, k, w.beta, allowed), -1);  // (B, H, N_C, N_B)
+  const Tensor dq = matmul(p, k);                                             // Σ_B P_CB K_B
+  const Tensor dk = matmul(transpose(p), q);                                  // Σ_C P_CB Q_C
+  return neg(sum(matmul(dq, w.wq) + matmul(dk, w.wk), {1}));
+}
+
+}  // namespace basin::prims

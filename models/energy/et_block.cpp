@@ -1,0 +1,72 @@
+// EnergyTransformerBlock: the sum of the attention and Hopfield energies, its descent, and the
+// "energy_transformer" registration.
+#include "models/energy/et_block.h"
+
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace basin::energy {
+
+EnergyTransformerBlock::EnergyTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim,
+                                               int64_t memories, EnergyTransformerOptions options,
+                                               Generator* gen)
+    : EnergyModule("EnergyTransformerBlock") {
+  options.attention.dtype = options.dtype;
+  options.hopfield.dtype = options.dtype;
+  norm_ = register_module("norm", std::make_shared<EnergyLayerNorm>(
+                                      dim, options.eps, options.regularized, options.dtype));
+  attn_ = register_module(
+      "attn", std::make_shared<EnergyAttention>(dim, heads, head_dim, options.attention, gen));
+  hn_ =
+      register_module("hn", std::make_shared<HopfieldEnergy>(dim, memories, options.hopfield, gen));
+}
+
+Tensor EnergyTransformerBlock::energy(const Tensor& g) { return attn_->energy(g) + hn_->energy(g); }
+
+Tensor EnergyTransformerBlock::energy_grad(const Tensor& g) {
+  return attn_->energy_grad(g) + hn_->energy_grad(g);
+}
+
+std::pair<Tensor, Tensor> EnergyTransformerBlock::energy_and_grad(const Tensor& g) {
+  auto [ea, da] = attn_->energy_and_grad(g);
+  auto [eh, dh] = hn_->energy_and_grad(g);
+  return {ea + eh, da + dh};
+}
+
+Tensor EnergyTransformerBlock::total_energy(const Tensor& x) {
+  return norm_->energy(x) + energy(norm_->forward(x));
+}
+
+std::shared_ptr<Descent> energy_transformer_descent(std::shared_ptr<EnergyTransformerBlock> block,
+                                                    DescentOptions options, Generator* gen) {
+  check(block != nullptr, "[energy_transformer_descent] the block is null");
+  auto norm = block->norm();
+  return std::make_shared<Descent>(std::move(block), std::move(norm), options, gen);
+}
+
+BASIN_REGISTER_ENERGY(
+    "energy_transformer",
+    "Energy Transformer block (attention + Hopfield): heads (12), head_dim (64), memories "
+    "(4 * dim), kind (relu2 | lse), beta (attention, 1/sqrt(head_dim)), learnable_beta, "
+    "exclude_self, bias, hopfield_beta (0.01), eps (1e-5), regularized",
+    [](const EnergyContext& context) -> std::shared_ptr<EnergyModule> {
+      Config config = context.config;
+      const auto heads = config.get<int64_t>("heads", 12);
+      const auto head_dim = config.get<int64_t>("head_dim", 64);
+      const auto memories = config.get<int64_t>("memories", 4 * context.dim);
+      EnergyTransformerOptions o;
+      if (config.has("beta")) o.attention.beta = config.get<double>("beta");
+      o.attention.learnable_beta = config.get<bool>("learnable_beta", false);
+      o.attention.exclude_self = config.get<bool>("exclude_self", false);
+      o.attention.bias = config.get<bool>("bias", false);
+      o.hopfield.kind =
+          hopfield_kind_from_name(config.get_choice("kind", "relu2", {"relu2", "lse"}));
+      if (o.hopfield.kind == HopfieldKind::lse) {
+        o.hopfield.beta = config.get<double>("hopfield_beta", o.hopfield.beta);
+      }
+      o.eps = config.get<double>("eps", o.eps);
+      o.regularized = config.get<bool>("regularized", o.regularized);
+      return std::make_shared<EnergyTransformerBlock>(context.dim, heads, head_dim, memories, o);
+    });
+
+}  // namespace basin::energy
