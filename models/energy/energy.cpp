@@ -1,11 +1,9 @@
 #include "models/energy/energy.h"
 
-#include <map>
-#include <mutex>
-
 #include "autograd/grad.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/registry.h"
 
 namespace basin::energy {
 
@@ -53,61 +51,30 @@ std::pair<Tensor, Tensor> SumEnergy::energy_and_grad(const Tensor& g) {
 
 namespace {
 
-struct Entry {
-  std::string description;
-  EnergyFactory factory;
-};
-
-std::map<std::string, Entry>& registry() {
-  static std::map<std::string, Entry> layers;
+Registry<EnergyFactory>& registry() {
+  static Registry<EnergyFactory> layers("register_energy");
   return layers;
-}
-
-std::mutex& registry_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-std::string registered_names() {
-  std::string names;
-  for (const auto& [name, description] : registered_energies()) {
-    if (!names.empty()) names += ", ";
-    names += name;
-  }
-  return names;
 }
 
 }  // namespace
 
 void register_energy(const std::string& name, const std::string& description,
                      EnergyFactory factory) {
-  check(!name.empty(), "[register_energy] the name is empty");
-  check(static_cast<bool>(factory), "[register_energy] '{}': the factory is empty", name);
-  std::lock_guard lock(registry_mutex());
-  auto [it, inserted] = registry().emplace(name, Entry{description, std::move(factory)});
-  check(inserted, "[register_energy] '{}' is already registered", name);
+  registry().add(name, description, std::move(factory));
 }
 
 std::vector<std::pair<std::string, std::string>> registered_energies() {
-  std::lock_guard lock(registry_mutex());
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [name, entry] : registry()) out.emplace_back(name, entry.description);
-  return out;
+  return registry().entries();
 }
 
 std::shared_ptr<EnergyModule> make_energy(const EnergyContext& context) {
   Config config = context.config;
   check(config.has("type"), "[config] missing key {}.type (the energy layer; one of {})",
-        config.prefix(), registered_names());
+        config.prefix(), registry().names());
   const std::string type = config.get<std::string>("type");
-  EnergyFactory factory;
-  {
-    std::lock_guard lock(registry_mutex());
-    auto it = registry().find(type);
-    if (it != registry().end()) factory = it->second.factory;
-  }
+  const EnergyFactory factory = registry().find(type);
   check(static_cast<bool>(factory), "[config] {}.type: unknown energy layer '{}' (registered: {})",
-        config.prefix(), type, registered_names());
+        config.prefix(), type, registry().names());
   check(context.dim > 0, "[make_energy] '{}': the state dimension must be positive, got {}", type,
         context.dim);
   std::shared_ptr<EnergyModule> layer = factory(context);
