@@ -32,7 +32,7 @@ enum class Targets { given, leaves };
 
 /// The recorded graph between some outputs and the tensors we differentiate with respect to.
 struct Trace {
-  std::vector<Tensor> order;                      // post-order: inputs before their users
+  std::vector<Tensor> order;                       // post-order: inputs before their users
   std::unordered_map<TensorImpl*, bool> relevant;  // leads to a target
   std::unordered_set<TensorImpl*> targets;
   std::vector<Tensor> leaves;  // the targets found, for Targets::leaves
@@ -85,7 +85,7 @@ struct Trace {
 
   /// Runs the reverse pass from `outputs` with `cotangents`; returns the cotangent of every target.
   std::unordered_map<TensorImpl*, Tensor> run(const Tensors& outputs, const Tensors& cotangents,
-                                               bool stop_at_targets) const {
+                                              bool stop_at_targets) const {
     std::unordered_map<TensorImpl*, Tensor> cot;
     auto accumulate = [&cot](const Tensor& x, Tensor g) {
       if (g.shape() != x.shape()) g = sum_to(g, x.shape());
@@ -106,12 +106,14 @@ struct Trace {
       std::vector<int> argnums;
       for (size_t k = 0; k < t.inputs().size(); ++k) {
         const Tensor& in = t.inputs()[k];
-        if (is_floating(in.dtype()) && relevant.at(in.impl())) argnums.push_back(static_cast<int>(k));
+        if (is_floating(in.dtype()) && relevant.at(in.impl()))
+          argnums.push_back(static_cast<int>(k));
       }
       if (argnums.empty()) continue;
       const Tensors vjps = t.op()->vjp(t.inputs(), t, g, argnums);
       if (vjps.size() != argnums.size()) {
-        fail("[grad] {} returned {} cotangents for {} inputs", t.op()->name(), vjps.size(), argnums.size());
+        fail("[grad] {} returned {} cotangents for {} inputs", t.op()->name(), vjps.size(),
+             argnums.size());
       }
       for (size_t k = 0; k < argnums.size(); ++k) accumulate(t.inputs()[argnums[k]], vjps[k]);
     }
@@ -163,7 +165,8 @@ std::pair<Tensors, Tensors> transform(const Fn& f, const Tensors& primals,
   Argnums which = argnums;
   if (which.empty()) {
     for (size_t i = 0; i < primals.size(); ++i) {
-      if (primals[i].defined() && is_floating(primals[i].dtype())) which.push_back(static_cast<int>(i));
+      if (primals[i].defined() && is_floating(primals[i].dtype()))
+        which.push_back(static_cast<int>(i));
     }
   }
   Tensors args = primals;
@@ -204,16 +207,19 @@ std::pair<Tensors, Tensors> transform(const Fn& f, const Tensors& primals,
 
 std::pair<Tensors, Tensors> vjp(const Fn& f, const Tensors& primals, const Tensors& cotangents,
                                 const Argnums& argnums) {
-  return transform(f, primals, [&cotangents](const Tensors&) { return cotangents; }, argnums, "vjp");
+  return transform(
+      f, primals, [&cotangents](const Tensors&) { return cotangents; }, argnums, "vjp");
 }
 
-std::function<std::pair<Tensor, Tensors>(const Tensors&)> value_and_grad(ScalarFn f, Argnums argnums) {
+std::function<std::pair<Tensor, Tensors>(const Tensors&)> value_and_grad(ScalarFn f,
+                                                                         Argnums argnums) {
   return [f = std::move(f), argnums = std::move(argnums)](const Tensors& primals) {
     const Fn wrapped = [&f](const Tensors& args) {
       Tensor value = f(args);
       if (!value.defined() || value.numel() != 1 || !is_floating(value.dtype())) {
         fail("[value_and_grad] the function must return a one-element floating tensor, got {}",
-             value.defined() ? shape_str(value.shape()) + " " + dtype_name(value.dtype()) : "nothing");
+             value.defined() ? shape_str(value.shape()) + " " + dtype_name(value.dtype())
+                             : "nothing");
       }
       return Tensors{value};
     };
@@ -258,8 +264,10 @@ void Tensor::backward(const Tensor& cotangent, bool create_graph) const {
   Tensor seed = cotangent;
   if (!seed.defined()) {
     if (numel() != 1) {
-      fail("[backward] a tensor of shape {} needs a cotangent; only one-element tensors have an "
-           "implicit one", shape_str(shape()));
+      fail(
+          "[backward] a tensor of shape {} needs a cotangent; only one-element tensors have an "
+          "implicit one",
+          shape_str(shape()));
     }
     seed = ones_like(*this);
   }

@@ -85,9 +85,10 @@ GradcheckResult gradcheck(const Fn& f, const Tensors& inputs, const GradcheckOpt
         const double numeric = (plus - minus) / (2 * options.eps);
         const double err = std::abs(got[static_cast<size_t>(j)] - numeric);
         if (!(err <= options.atol + options.rtol * std::abs(numeric))) {
-          return {false, fmt::format("[gradcheck] input {} element {} (probe {}): analytic {:.10g}, "
-                                     "numeric {:.10g}, difference {:.3g}",
-                                     i, j, p, got[static_cast<size_t>(j)], numeric, err)};
+          return {false,
+                  fmt::format("[gradcheck] input {} element {} (probe {}): analytic {:.10g}, "
+                              "numeric {:.10g}, difference {:.3g}",
+                              i, j, p, got[static_cast<size_t>(j)], numeric, err)};
         }
       }
     }

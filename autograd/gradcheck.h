@@ -13,7 +13,7 @@ struct GradcheckOptions {
   double eps = 1e-6;   // finite-difference step
   double atol = 1e-6;  // |analytic - numeric| <= atol + rtol * |numeric|
   double rtol = 1e-4;
-  int probes = 2;      // random cotangents tried per check
+  int probes = 2;  // random cotangents tried per check
   uint64_t seed = 0;
 };
 

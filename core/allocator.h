@@ -12,7 +12,7 @@ namespace basin {
 /// when the last user lets go.
 struct Storage {
   void* data = nullptr;
-  size_t nbytes = 0;  // bytes requested
+  size_t nbytes = 0;    // bytes requested
   size_t capacity = 0;  // bytes of the block (its size class)
   Device device;
 
@@ -28,11 +28,11 @@ std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
 
 /// Counters of one device's allocator.
 struct AllocatorStats {
-  size_t bytes_in_use = 0;   // held by live storages
-  size_t bytes_cached = 0;   // freed blocks kept for reuse
+  size_t bytes_in_use = 0;  // held by live storages
+  size_t bytes_cached = 0;  // freed blocks kept for reuse
   size_t peak_bytes_in_use = 0;
-  size_t n_allocs = 0;       // requests
-  size_t n_cache_hits = 0;   // requests served from the cache
+  size_t n_allocs = 0;      // requests
+  size_t n_cache_hits = 0;  // requests served from the cache
 };
 
 AllocatorStats allocator_stats(Device device);

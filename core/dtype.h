@@ -21,8 +21,8 @@ std::ostream& operator<<(std::ostream& os, Dtype dtype);
 inline bool is_floating(Dtype d) { return d == Dtype::f32 || d == Dtype::f64; }
 inline bool is_integral(Dtype d) { return d == Dtype::i32 || d == Dtype::i64 || d == Dtype::u8; }
 
-/// The common type of two operands: bool < u8 < i32 < i64 < f32 < f64 (as NumPy for same-kind pairs;
-/// an integer with a float gives the float).
+/// The common type of two operands: bool < u8 < i32 < i64 < f32 < f64 (as NumPy for same-kind
+/// pairs; an integer with a float gives the float).
 Dtype promote_types(Dtype a, Dtype b);
 
 template <class T>
@@ -66,12 +66,18 @@ struct TypeTag {
 template <class F>
 decltype(auto) dispatch_all(Dtype dtype, const char* who, F&& f) {
   switch (dtype) {
-    case Dtype::f32: return f(TypeTag<float>{});
-    case Dtype::f64: return f(TypeTag<double>{});
-    case Dtype::i32: return f(TypeTag<int32_t>{});
-    case Dtype::i64: return f(TypeTag<int64_t>{});
-    case Dtype::u8: return f(TypeTag<uint8_t>{});
-    case Dtype::boolean: return f(TypeTag<bool>{});
+    case Dtype::f32:
+      return f(TypeTag<float>{});
+    case Dtype::f64:
+      return f(TypeTag<double>{});
+    case Dtype::i32:
+      return f(TypeTag<int32_t>{});
+    case Dtype::i64:
+      return f(TypeTag<int64_t>{});
+    case Dtype::u8:
+      return f(TypeTag<uint8_t>{});
+    case Dtype::boolean:
+      return f(TypeTag<bool>{});
   }
   fail("[{}] unknown dtype {}", who, static_cast<int>(dtype));
 }
@@ -80,9 +86,12 @@ decltype(auto) dispatch_all(Dtype dtype, const char* who, F&& f) {
 template <class F>
 decltype(auto) dispatch_float(Dtype dtype, const char* who, F&& f) {
   switch (dtype) {
-    case Dtype::f32: return f(TypeTag<float>{});
-    case Dtype::f64: return f(TypeTag<double>{});
-    default: fail("[{}] needs a floating dtype (float32 or float64), got {}", who, dtype_name(dtype));
+    case Dtype::f32:
+      return f(TypeTag<float>{});
+    case Dtype::f64:
+      return f(TypeTag<double>{});
+    default:
+      fail("[{}] needs a floating dtype (float32 or float64), got {}", who, dtype_name(dtype));
   }
 }
 
@@ -90,12 +99,18 @@ decltype(auto) dispatch_float(Dtype dtype, const char* who, F&& f) {
 template <class F>
 decltype(auto) dispatch_numeric(Dtype dtype, const char* who, F&& f) {
   switch (dtype) {
-    case Dtype::f32: return f(TypeTag<float>{});
-    case Dtype::f64: return f(TypeTag<double>{});
-    case Dtype::i32: return f(TypeTag<int32_t>{});
-    case Dtype::i64: return f(TypeTag<int64_t>{});
-    case Dtype::u8: return f(TypeTag<uint8_t>{});
-    default: fail("[{}] needs a numeric dtype, got {}", who, dtype_name(dtype));
+    case Dtype::f32:
+      return f(TypeTag<float>{});
+    case Dtype::f64:
+      return f(TypeTag<double>{});
+    case Dtype::i32:
+      return f(TypeTag<int32_t>{});
+    case Dtype::i64:
+      return f(TypeTag<int64_t>{});
+    case Dtype::u8:
+      return f(TypeTag<uint8_t>{});
+    default:
+      fail("[{}] needs a numeric dtype, got {}", who, dtype_name(dtype));
   }
 }
 
@@ -103,9 +118,12 @@ decltype(auto) dispatch_numeric(Dtype dtype, const char* who, F&& f) {
 template <class F>
 decltype(auto) dispatch_index(Dtype dtype, const char* who, F&& f) {
   switch (dtype) {
-    case Dtype::i32: return f(TypeTag<int32_t>{});
-    case Dtype::i64: return f(TypeTag<int64_t>{});
-    default: fail("[{}] needs an index dtype (int32 or int64), got {}", who, dtype_name(dtype));
+    case Dtype::i32:
+      return f(TypeTag<int32_t>{});
+    case Dtype::i64:
+      return f(TypeTag<int64_t>{});
+    default:
+      fail("[{}] needs an index dtype (int32 or int64), got {}", who, dtype_name(dtype));
   }
 }
 

@@ -44,7 +44,8 @@ double unit(uint32_t hi, uint32_t lo) {
 
 /// Fills a host tensor of `shape` with value(block) where block is element i's Philox output.
 template <class F>
-Tensor draw(const Shape& shape, Dtype dtype, Device device, Generator* gen, const char* who, F value) {
+Tensor draw(const Shape& shape, Dtype dtype, Device device, Generator* gen, const char* who,
+            F value) {
   for (int64_t s : shape) {
     if (s < 0) fail("[{}] negative dimension in shape {}", who, shape_str(shape));
   }
@@ -57,7 +58,8 @@ Tensor draw(const Shape& shape, Dtype dtype, Device device, Generator* gen, cons
     using T = typename decltype(tag)::type;
     T* p = t.data<T>();
     cpu::parallel_for(n, 64, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) p[i] = static_cast<T>(value(philox4x32(key, first + static_cast<uint64_t>(i))));
+      for (int64_t i = b; i < e; ++i)
+        p[i] = static_cast<T>(value(philox4x32(key, first + static_cast<uint64_t>(i))));
     });
   });
   return device.is_cpu() ? t : t.to(device);
@@ -67,20 +69,21 @@ Generator* nonnull(Generator* gen) { return gen ? gen : &default_generator(); }
 
 }  // namespace
 
-Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Device device, Generator* gen) {
+Tensor uniform(const Shape& shape, double low, double high, Dtype dtype, Device device,
+               Generator* gen) {
   if (!is_floating(dtype)) fail("[uniform] needs a floating dtype, got {}", dtype_name(dtype));
   if (!(low <= high)) fail("[uniform] low {} is above high {}", low, high);
   const double span = high - low;
-  return draw(shape, dtype, device, nonnull(gen), "uniform", [=](const std::array<uint32_t, 4>& r) {
-    return low + span * unit(r[0], r[1]);
-  });
+  return draw(shape, dtype, device, nonnull(gen), "uniform",
+              [=](const std::array<uint32_t, 4>& r) { return low + span * unit(r[0], r[1]); });
 }
 
 Tensor rand(const Shape& shape, Dtype dtype, Device device, Generator* gen) {
   return uniform(shape, 0.0, 1.0, dtype, device, gen);
 }
 
-Tensor normal(const Shape& shape, double mean, double std, Dtype dtype, Device device, Generator* gen) {
+Tensor normal(const Shape& shape, double mean, double std, Dtype dtype, Device device,
+              Generator* gen) {
   if (!is_floating(dtype)) fail("[normal] needs a floating dtype, got {}", dtype_name(dtype));
   if (!(std >= 0)) fail("[normal] standard deviation must be non-negative, got {}", std);
   return draw(shape, dtype, device, nonnull(gen), "normal", [=](const std::array<uint32_t, 4>& r) {
@@ -95,7 +98,8 @@ Tensor randn(const Shape& shape, Dtype dtype, Device device, Generator* gen) {
   return normal(shape, 0.0, 1.0, dtype, device, gen);
 }
 
-Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype, Device device, Generator* gen) {
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype, Device device,
+               Generator* gen) {
   if (low >= high) fail("[randint] empty range [{}, {})", low, high);
   if (!is_integral(dtype) && !is_floating(dtype)) fail("[randint] needs a numeric dtype");
   const uint64_t span = static_cast<uint64_t>(high - low);
@@ -133,7 +137,8 @@ Tensor randperm(int64_t n, Device device, Generator* gen) {
   // Fisher–Yates, one Philox block per swap.
   for (int64_t i = n - 1; i > 0; --i) {
     const auto r = philox4x32(g.seed(), first + static_cast<uint64_t>(i));
-    const int64_t j = static_cast<int64_t>((uint64_t{r[0]} << 32 | r[1]) % static_cast<uint64_t>(i + 1));
+    const int64_t j =
+        static_cast<int64_t>((uint64_t{r[0]} << 32 | r[1]) % static_cast<uint64_t>(i + 1));
     std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
   }
   return from_vector(perm, {n}, device);

@@ -39,9 +39,7 @@ TensorImpl::~TensorImpl() {
 
 const Shape& Tensor::shape() const { return impl_ ? impl_->shape : kEmpty; }
 
-int64_t Tensor::shape(int axis) const {
-  return shape()[normalize_axis(axis, ndim(), "shape")];
-}
+int64_t Tensor::shape(int axis) const { return shape()[normalize_axis(axis, ndim(), "shape")]; }
 
 int64_t Tensor::numel() const { return basin::numel(shape()); }
 const Shape& Tensor::strides() const { return impl_ ? impl_->strides : kEmpty; }
@@ -66,14 +64,17 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(n.storage->data) + n.offset * static_cast<int64_t>(itemsize(n.dtype));
 }
 
-const std::shared_ptr<Storage>& Tensor::storage() const { return impl_ ? impl_->storage : kNoStorage; }
+const std::shared_ptr<Storage>& Tensor::storage() const {
+  return impl_ ? impl_->storage : kNoStorage;
+}
 
 void Tensor::check_access(Dtype want, const char* what) const {
   const TensorImpl& n = node(impl_, what);
   if (n.dtype != want) {
     fail("[{}] tensor has dtype {}, accessed as {}", what, dtype_name(n.dtype), dtype_name(want));
   }
-  if (!n.device.is_cpu()) fail("[{}] tensor is on {}; move it to the cpu first", what, n.device.str());
+  if (!n.device.is_cpu())
+    fail("[{}] tensor is on {}; move it to the cpu first", what, n.device.str());
 }
 
 Tensor Tensor::detach() const {
@@ -92,9 +93,11 @@ bool Tensor::requires_grad() const { return impl_ && (impl_->requires_grad || im
 
 Tensor& Tensor::set_requires_grad(bool enabled) {
   TensorImpl& n = node(impl_, "set_requires_grad");
-  if (n.op) fail("[set_requires_grad] only leaves can be marked; this tensor is the result of {}", "an op");
+  if (n.op)
+    fail("[set_requires_grad] only leaves can be marked; this tensor is the result of {}", "an op");
   if (enabled && !is_floating(n.dtype)) {
-    fail("[set_requires_grad] only floating tensors can require a gradient, got {}", dtype_name(n.dtype));
+    fail("[set_requires_grad] only floating tensors can require a gradient, got {}",
+         dtype_name(n.dtype));
   }
   n.requires_grad = enabled;
   return *this;
@@ -125,7 +128,8 @@ void Tensor::allocate() const {
   TensorImpl& n = node(impl_, "allocate");
   n.strides = contiguous_strides(n.shape);
   n.offset = 0;
-  n.storage = basin::allocate(static_cast<size_t>(basin::numel(n.shape)) * itemsize(n.dtype), n.device);
+  n.storage =
+      basin::allocate(static_cast<size_t>(basin::numel(n.shape)) * itemsize(n.dtype), n.device);
 }
 
 void Tensor::share_storage(const Tensor& base, const Shape& strides, int64_t offset) const {

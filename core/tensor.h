@@ -131,7 +131,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 template <class T>
 T Tensor::item() const {
-  if (numel() != 1) fail("[item] needs a tensor with one element, got shape {}", shape_str(shape()));
+  if (numel() != 1)
+    fail("[item] needs a tensor with one element, got shape {}", shape_str(shape()));
   return to_vector<T>()[0];
 }
 

@@ -29,8 +29,8 @@ inline Tensor noncontiguous(const Tensor& x) {
 }
 
 /// Elementwise closeness with NaN == NaN and equal infinities.
-inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double rtol = 1e-10,
-                                            double atol = 1e-12) {
+inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& want,
+                                            double rtol = 1e-10, double atol = 1e-12) {
   if (got.shape() != want.shape()) {
     return ::testing::AssertionFailure()
            << "shapes differ: " << shape_str(got.shape()) << " vs " << shape_str(want.shape());
@@ -41,7 +41,8 @@ inline ::testing::AssertionResult all_close(const Tensor& got, const Tensor& wan
     if (std::isnan(g[i]) && std::isnan(w[i])) continue;
     if (std::isinf(g[i]) && g[i] == w[i]) continue;
     if (!(std::abs(g[i] - w[i]) <= atol + rtol * std::abs(w[i]))) {
-      return ::testing::AssertionFailure() << "element " << i << ": got " << g[i] << ", want " << w[i];
+      return ::testing::AssertionFailure()
+             << "element " << i << ": got " << g[i] << ", want " << w[i];
     }
   }
   return ::testing::AssertionSuccess();
@@ -55,7 +56,8 @@ inline Tensor naive_unary(const Tensor& x, const std::function<double(double)>& 
 }
 
 /// Reference: f over two operands broadcast by explicit index arithmetic.
-inline Tensor naive_binary(const Tensor& a, const Tensor& b, const std::function<double(double, double)>& f) {
+inline Tensor naive_binary(const Tensor& a, const Tensor& b,
+                           const std::function<double(double, double)>& f) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "naive_binary");
   const auto av = a.to_vector<double>();
   const auto bv = b.to_vector<double>();

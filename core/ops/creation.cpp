@@ -55,7 +55,8 @@ Tensor arange(double start, double stop, double step, Dtype dtype, Device device
     fail("[arange] needs finite bounds and a non-zero step, got ({}, {}, {})", start, stop, step);
   }
   const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((stop - start) / step)));
-  return generate({n}, dtype, device, [=](int64_t i) { return start + step * static_cast<double>(i); });
+  return generate({n}, dtype, device,
+                  [=](int64_t i) { return start + step * static_cast<double>(i); });
 }
 
 Tensor arange(int64_t stop, Dtype dtype, Device device) {

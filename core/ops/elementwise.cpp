@@ -29,10 +29,12 @@ Tensor binary(const char* name, const Tensor& a, const Tensor& b, Kind kind) {
   Dtype common = promote_types(a.dtype(), b.dtype());
   if (kind == Kind::logical) {
     if (a.dtype() != Dtype::boolean || b.dtype() != Dtype::boolean) {
-      fail("[{}] needs bool tensors, got {} and {}", name, dtype_name(a.dtype()), dtype_name(b.dtype()));
+      fail("[{}] needs bool tensors, got {} and {}", name, dtype_name(a.dtype()),
+           dtype_name(b.dtype()));
     }
   } else if (kind == Kind::floating && !is_floating(common)) {
-    fail("[{}] needs floating tensors, got {} and {}", name, dtype_name(a.dtype()), dtype_name(b.dtype()));
+    fail("[{}] needs floating tensors, got {} and {}", name, dtype_name(a.dtype()),
+         dtype_name(b.dtype()));
   } else if (kind == Kind::arithmetic && common == Dtype::boolean) {
     fail("[{}] does not take bool tensors", name);
   }
@@ -104,7 +106,9 @@ Tensor equal(const Tensor& a, const Tensor& b) {
 Tensor not_equal(const Tensor& a, const Tensor& b) {
   return binary<NotEqual>("not_equal", a, b, Kind::comparison);
 }
-Tensor less(const Tensor& a, const Tensor& b) { return binary<Less>("less", a, b, Kind::comparison); }
+Tensor less(const Tensor& a, const Tensor& b) {
+  return binary<Less>("less", a, b, Kind::comparison);
+}
 Tensor less_equal(const Tensor& a, const Tensor& b) {
   return binary<LessEqual>("less_equal", a, b, Kind::comparison);
 }
@@ -124,7 +128,8 @@ Tensor logical_xor(const Tensor& a, const Tensor& b) {
   return binary<LogicalXor>("logical_xor", a, b, Kind::logical);
 }
 Tensor logical_not(const Tensor& a) {
-  if (a.dtype() != Dtype::boolean) fail("[logical_not] needs a bool tensor, got {}", dtype_name(a.dtype()));
+  if (a.dtype() != Dtype::boolean)
+    fail("[logical_not] needs a bool tensor, got {}", dtype_name(a.dtype()));
   return apply(std::make_shared<LogicalNot>(), {a}, a.shape(), Dtype::boolean);
 }
 Tensor isnan(const Tensor& x) { return not_equal(x, x); }
@@ -137,7 +142,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Shape shape =
       broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
   const Dtype common = promote_types(a.dtype(), b.dtype());
-  return apply(std::make_shared<Where>(), {cond, a.astype(common), b.astype(common)}, shape, common);
+  return apply(std::make_shared<Where>(), {cond, a.astype(common), b.astype(common)}, shape,
+               common);
 }
 Tensor where(const Tensor& cond, const Tensor& a, double b) { return where(cond, a, like(a, b)); }
 Tensor where(const Tensor& cond, double a, const Tensor& b) { return where(cond, like(b, a), b); }
@@ -179,9 +185,9 @@ Tensor operator!(const Tensor& a) { return logical_not(a); }
 // --- vector-Jacobian products --------------------------------------------------------------------
 namespace prims {
 
-#define BASIN_VJP(Name)                                                                  \
+#define BASIN_VJP(Name)                                                                     \
   Tensors Name::vjp([[maybe_unused]] const Tensors& in, [[maybe_unused]] const Tensor& out, \
-                    [[maybe_unused]] const Tensor& cot,                                   \
+                    [[maybe_unused]] const Tensor& cot,                                     \
                     [[maybe_unused]] const std::vector<int>& argnums)
 
 BASIN_VJP(Neg) { return {-cot}; }

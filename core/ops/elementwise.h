@@ -7,9 +7,9 @@
 namespace basin {
 
 // --- unary (floating unless noted) ---------------------------------------------------------------
-Tensor neg(const Tensor& x);     // numeric
-Tensor abs(const Tensor& x);     // numeric
-Tensor sign(const Tensor& x);    // numeric; gradient zero
+Tensor neg(const Tensor& x);   // numeric
+Tensor abs(const Tensor& x);   // numeric
+Tensor sign(const Tensor& x);  // numeric; gradient zero
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor log1p(const Tensor& x);
@@ -21,7 +21,7 @@ Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
-Tensor relu(const Tensor& x);    // numeric
+Tensor relu(const Tensor& x);  // numeric
 Tensor erf(const Tensor& x);
 /// GELU; exact (x Φ(x)) by default, or the tanh approximation.
 Tensor gelu(const Tensor& x, bool tanh_approximation = false);

@@ -17,8 +17,10 @@ TEST(Tensor, CreationAndAccess) {
   EXPECT_EQ(ones({2}, Dtype::i64).to_vector<int64_t>(), (std::vector<int64_t>{1, 1}));
   EXPECT_EQ(full({2}, 2.5, Dtype::f64).to_vector<double>(), (std::vector<double>{2.5, 2.5}));
   EXPECT_EQ(arange(4).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
-  EXPECT_EQ(arange(1.0, 2.0, 0.25, Dtype::f64).to_vector<double>(), (std::vector<double>{1, 1.25, 1.5, 1.75}));
-  EXPECT_EQ(linspace(0, 1, 5, Dtype::f64).to_vector<double>(), (std::vector<double>{0, 0.25, 0.5, 0.75, 1}));
+  EXPECT_EQ(arange(1.0, 2.0, 0.25, Dtype::f64).to_vector<double>(),
+            (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(linspace(0, 1, 5, Dtype::f64).to_vector<double>(),
+            (std::vector<double>{0, 0.25, 0.5, 0.75, 1}));
   EXPECT_EQ(eye(2, 3).to_vector<float>(), (std::vector<float>{1, 0, 0, 0, 1, 0}));
   EXPECT_EQ(scalar(3.0).item<float>(), 3.f);
   EXPECT_EQ(tensor({{1, 2}, {3, 4}}).shape(), (Shape{2, 2}));
@@ -77,9 +79,21 @@ TEST(Tensor, Printing) {
 TEST(Tensor, Errors) {
   EXPECT_TRUE(testing::throws_error([] { zeros({2, 3}).item<float>(); }, {"[item]", "(2, 3)"}));
   EXPECT_TRUE(testing::throws_error([] { zeros({2}).data<double>(); }, {"float32", "float64"}));
-  EXPECT_TRUE(testing::throws_error([] { reshape(zeros({2, 3}), {4, -1}); }, {"[reshape]", "(2, 3)"}));
-  EXPECT_TRUE(testing::throws_error([] { transpose(zeros({2, 3}), 0, 2); }, {"[transpose]", "axis 2"}));
-  EXPECT_TRUE(testing::throws_error([] { broadcast_to(zeros({2, 3}), {3, 3}); }, {"[broadcast_to]"}));
+  EXPECT_TRUE(testing::throws_error(
+      [] {
+        reshape(zeros({2, 3}), {4, -1});
+      },
+      {"[reshape]", "(2, 3)"}));
+  EXPECT_TRUE(testing::throws_error(
+      [] {
+        transpose(zeros({2, 3}), 0, 2);
+      },
+      {"[transpose]", "axis 2"}));
+  EXPECT_TRUE(testing::throws_error(
+      [] {
+        broadcast_to(zeros({2, 3}), {3, 3});
+      },
+      {"[broadcast_to]"}));
   EXPECT_TRUE(testing::throws_error([] { Device::parse("gpu"); }, {"[device]", "gpu"}));
   EXPECT_TRUE(testing::throws_error([] { zeros({-1}); }, {"negative"}));
 }
