@@ -13,6 +13,7 @@
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/io/safetensors.h"
+#include "data/file_io.h"
 
 namespace basin::train {
 namespace fs = std::filesystem;
@@ -21,25 +22,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kStateFormat = "basin-trainer-state/1";
-
-// Writes text to path through a temporary file and a rename.
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      fail("[save_checkpoint] cannot write {}", path.string());
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  check(!ec, "[save_checkpoint] cannot rename {} to {}: {}", tmp.string(), path.string(),
-        ec.message());
-}
 
 std::string read_text(const fs::path& path, const char* who) {
   std::ifstream in(path, std::ios::binary);
@@ -148,8 +130,10 @@ std::string save_checkpoint(const std::string& run_dir, const nn::Module& model,
     io::save_safetensors(
         (tmp_dir / "optimizer.safetensors").string(), opt_tensors,
         {{"optimizer", optimizer.name()}, {"lr", fmt::format("{}", optimizer.lr())}});
-    write_text_atomic(tmp_dir / "trainer_state.json", state_to_json(state).dump(2) + "\n");
-    write_text_atomic(tmp_dir / "config.toml", config_toml);
+    data::detail::write_file_atomic((tmp_dir / "trainer_state.json").string(),
+                                    state_to_json(state).dump(2) + "\n", "save_checkpoint");
+    data::detail::write_file_atomic((tmp_dir / "config.toml").string(), config_toml,
+                                    "save_checkpoint");
 
     // Swap into place: an existing checkpoint of the same step is moved aside first and removed
     // only once the new one holds its name.

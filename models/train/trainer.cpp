@@ -15,6 +15,7 @@
 #include "core/build_info.h"
 #include "core/grad_mode.h"
 #include "core/random.h"
+#include "data/file_io.h"
 #include "data/loader.h"
 #include "models/optim/clip.h"
 #include "models/optim/factory.h"
@@ -26,16 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-void write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    check(static_cast<bool>(out.flush()), "[train] cannot write {}", path.string());
-  }
-  fs::rename(tmp, path);
-}
 
 // Keeps the lines of metrics.jsonl up to `step`: a resumed run rewrites what came after its
 // checkpoint.
@@ -51,7 +42,7 @@ void truncate_metrics(const fs::path& path, int64_t step) {
     kept += line + "\n";
   }
   in.close();
-  write_file_atomic(path, kept);
+  data::detail::write_file_atomic(path.string(), kept, "train");
 }
 
 std::string format_value(double v) {
@@ -168,7 +159,7 @@ Trainer::Trainer(Config config, TrainerOptions options)
     check(!ec, "[train] cannot create {}: {}", options_.run_dir, ec.message());
     std::ofstream(dir / "metrics.jsonl", std::ios::trunc);
   }
-  write_file_atomic(dir / "config.toml", config_.to_toml());
+  data::detail::write_file_atomic((dir / "config.toml").string(), config_.to_toml(), "train");
   state_.versions = build_info();
 }
 
@@ -228,6 +219,16 @@ Metrics Trainer::run() {
   }
 
   const Tensors params = task_->model().parameters();
+  // Stops the run on a non-finite value, naming the last good checkpoint (nothing is written).
+  auto diverged = [&](const char* what, double value) {
+    const auto saved = list_checkpoints(options_.run_dir);
+    throw Diverged(fmt::format(
+        "[train] step {}: {} is {}; stopping. {}", state_.step + 1, what, value,
+        saved.empty() ? std::string("No checkpoint was saved yet.")
+                      : fmt::format("The last good checkpoint is {} (resume with --resume {} after "
+                                    "lowering optim.lr or adding train.clip_norm)",
+                                    saved.back().second, options_.run_dir)));
+  };
   auto shuffled = data::shuffle(task_->train_data(), state_.seed);
   const auto start = std::chrono::steady_clock::now();
   const double wall_before = state_.wall_time;
@@ -260,25 +261,11 @@ Metrics Trainer::run() {
       check(loss.numel() == 1, "[train] the task's loss has shape {}, expected a scalar",
             shape_str(loss.shape()));
       const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
-        const auto saved = list_checkpoints(options_.run_dir);
-        throw Diverged(fmt::format(
-            "[train] step {}: the loss is {}; stopping. {}", state_.step + 1, loss_value,
-            saved.empty() ? std::string("No checkpoint was saved yet.")
-                          : fmt::format("The last good checkpoint is {} (resume with --resume {} "
-                                        "after lowering optim.lr or adding train.clip_norm)",
-                                        saved.back().second, options_.run_dir)));
-      }
+      if (!std::isfinite(loss_value)) diverged("the loss", loss_value);
       loss.backward();
       if (clip_norm_ > 0) {
         grad_norm = optim::clip_grad_norm(params, clip_norm_);
-        if (!std::isfinite(grad_norm)) {
-          const auto saved = list_checkpoints(options_.run_dir);
-          throw Diverged(fmt::format(
-              "[train] step {}: the gradient norm is {}; stopping.{}", state_.step + 1, grad_norm,
-              saved.empty() ? std::string(" No checkpoint was saved yet.")
-                            : " The last good checkpoint is " + saved.back().second));
-        }
+        if (!std::isfinite(grad_norm)) diverged("the gradient norm", grad_norm);
       }
       optimizer_->step();
       ++state_.step;
