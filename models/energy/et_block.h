@@ -31,9 +31,16 @@ struct EnergyTransformerOptions {
 /// which energy_transformer_descent builds. Children "norm" (EnergyLayerNorm), "attn"
 /// (EnergyAttention) and "hn" (HopfieldEnergy); dE/dg sums the two closed forms. The Hopfield
 /// dimension is `memories` (the paper uses M = 4D).
+///
+/// The memory term may be any energy layer of the token dimension (a registered one built from
+/// a config, or a user's own): it then takes the place of the HopfieldEnergy as child "hn".
 class EnergyTransformerBlock : public EnergyModule {
  public:
   EnergyTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim, int64_t memories,
+                         EnergyTransformerOptions options = {}, Generator* gen = nullptr);
+  /// A block whose memory term is `memory` (options.hopfield is then unused).
+  EnergyTransformerBlock(int64_t dim, int64_t heads, int64_t head_dim,
+                         std::shared_ptr<EnergyModule> memory,
                          EnergyTransformerOptions options = {}, Generator* gen = nullptr);
 
   /// E^ATT(g) + E^HN(g), g (B, N, D) or (N, D). A mask or graph set on attention() applies.
@@ -45,13 +52,26 @@ class EnergyTransformerBlock : public EnergyModule {
 
   const std::shared_ptr<EnergyLayerNorm>& norm() const { return norm_; }
   const std::shared_ptr<EnergyAttention>& attention() const { return attn_; }
-  const std::shared_ptr<HopfieldEnergy>& hopfield() const { return hn_; }
+  /// The memory term as a HopfieldEnergy; null when the block was given another layer.
+  std::shared_ptr<HopfieldEnergy> hopfield() const {
+    return std::dynamic_pointer_cast<HopfieldEnergy>(hn_);
+  }
+  /// The memory term, whatever its type.
+  const std::shared_ptr<EnergyModule>& memory() const { return hn_; }
 
  private:
   std::shared_ptr<EnergyLayerNorm> norm_;
   std::shared_ptr<EnergyAttention> attn_;
-  std::shared_ptr<HopfieldEnergy> hn_;
+  std::shared_ptr<EnergyModule> hn_;
 };
+
+/// Builds a block from a config table (the "energy_transformer" registration): heads, head_dim,
+/// memories, kind, beta, learnable_beta, exclude_self, bias, hopfield_beta, eps, regularized,
+/// and an optional [memory] subtable naming any registered energy layer (`type = ...`) to use
+/// as the memory term instead of the Hopfield energy.
+std::shared_ptr<EnergyTransformerBlock> make_energy_transformer_block(Config config, int64_t dim,
+                                                                      Dtype dtype = Dtype::f32,
+                                                                      Generator* gen = nullptr);
 
 /// The block's dynamics as a Descent: g = block.norm()(x); x ← x − α ∂E/∂g, T = options.steps
 /// times (the Descent registers the block as "energy" and its norm as "norm").

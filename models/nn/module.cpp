@@ -41,6 +41,19 @@ void move_in_place(const Tensor& t, Device device) {
   node.grad = nullptr;
 }
 
+/// Rebinds a floating `t`'s node to a copy of its values in `dtype`; other dtypes (indices,
+/// masks) are left as they are.
+void cast_in_place(const Tensor& t, Dtype dtype) {
+  if (t.dtype() == dtype || !is_floating(t.dtype())) return;
+  const Tensor cast = t.detach().astype(dtype).contiguous();
+  TensorImpl& node = *t.impl();
+  node.storage = cast.storage();
+  node.strides = cast.strides();
+  node.offset = cast.offset();
+  node.dtype = dtype;
+  node.grad = nullptr;
+}
+
 /// The tensors `visit` reports, each once (under its first name).
 template <class Visit>
 NamedTensors unique_tensors(Visit&& visit) {
@@ -148,6 +161,14 @@ void Module::to(Device device) {
   NoGradGuard no_grad;
   for (const auto& [_, t] : named_parameters()) move_in_place(t, device);
   for (const auto& [_, t] : named_buffers()) move_in_place(t, device);
+}
+
+void Module::to(Dtype dtype) {
+  check(is_floating(dtype), "[{}] to(): parameters can be cast to a floating dtype, not {}",
+        type_name_, dtype_name(dtype));
+  NoGradGuard no_grad;
+  for (const auto& [_, t] : named_parameters()) cast_in_place(t, dtype);
+  for (const auto& [_, t] : named_buffers()) cast_in_place(t, dtype);
 }
 
 void Module::zero_grad() {

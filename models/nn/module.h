@@ -68,6 +68,10 @@ class Module {
   /// Gradients of moved tensors are dropped; tensors already on `device` are left untouched.
   /// Each moved tensor gets its own buffer (tensors that shared one no longer do).
   void to(Device device);
+  /// Casts every floating parameter and buffer to `dtype` in place (as PyTorch's
+  /// module.to(torch.float64)), with the same handle semantics as to(Device); integer and
+  /// boolean buffers are left as they are.
+  void to(Dtype dtype);
   /// Drops the gradient of every parameter.
   void zero_grad();
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -228,6 +229,71 @@ TEST_F(CliTest, MlpMnistEndToEnd) {
     if (line.find("\"split\":\"test\"") != std::string::npos) last_test = line;
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(last_test)["accuracy"].get<double>(),
                    j["accuracy"].get<double>());
+}
+
+// basin-capacity --quick: every model is measured, the JSON holds a figure per size, and the
+// classical network stores fewer patterns than the exponential memories at the same N.
+TEST_F(CliTest, CapacityQuickMeasuresEveryModel) {
+  Result r = run("basin-capacity", "--quick --seeds 2 --out " + dir_.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(dir_ / "capacity.json"));
+  const nlohmann::json j = nlohmann::json::parse(slurp(dir_ / "capacity.json"));
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& m : j["models"]) by_name[m["name"].get<std::string>()] = m;
+  ASSERT_GE(by_name.size(), 5u) << j.dump();
+  for (const auto& [name, m] : by_name) {
+    ASSERT_FALSE(m["results"].empty()) << name;
+    for (const auto& row : m["results"]) {
+      EXPECT_GE(row["clean"]["mean"].get<double>(), 1.0) << name;
+      EXPECT_EQ(row["clean"]["per_seed"].size(), 2u) << name;
+    }
+  }
+  // Per neuron, exponential storage beats the classical network's linear one by far.
+  auto per_neuron = [&](const std::string& name) {
+    const auto& row = by_name.at(name)["results"].back();
+    return row["clean"]["mean"].get<double>() / row["n"].get<double>();
+  };
+  ASSERT_TRUE(by_name.count("classical") && by_name.count("modern")) << j.dump();
+  EXPECT_GT(per_neuron("modern"), 3 * per_neuron("classical"));
+  EXPECT_NE(r.out.find("classical Hopfield"), std::string::npos) << r.out;
+
+  r = run("basin-capacity", "--quick --models classical,nonsense --out " + dir_.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown model 'nonsense'"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+}
+
+// basin-retrieval on the photographs: with the bottom half masked, the classical network
+// recalls a mixture while the Dense AM and the modern network recall every masked bit.
+TEST_F(CliTest, RetrievalOfHalfMaskedPhotos) {
+  if (!fs::exists(BASIN_SOURCE_DIR "/../shared/data/skimage-photos"))
+    GTEST_SKIP() << "../shared/data/skimage-photos is absent";
+  const fs::path png = dir_ / "grid.png";
+  Result r = run("basin-retrieval", "--size 16 --out " + png.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GT(fs::file_size(png), 1000u);
+  // "name ... <all>% <masked>%" per model.
+  auto masked_error = [&](const std::string& name) {
+    const size_t at = r.out.find(name);
+    if (at == std::string::npos) return -1.0;
+    std::istringstream line(r.out.substr(at + name.size(), r.out.find('\n', at) - at));
+    std::string word;
+    std::vector<double> percents;
+    while (line >> word)
+      if (!word.empty() && word.back() == '%') percents.push_back(std::stod(word));
+    return percents.size() == 2 ? percents[1] : -1.0;
+  };
+  const double classical = masked_error("classical Hopfield");
+  const double dense = masked_error("Dense AM");
+  const double modern = masked_error("modern Hopfield beta");
+  ASSERT_GE(classical, 0) << r.out;
+  EXPECT_GT(classical, 10.0) << r.out;
+  EXPECT_LT(dense, 1.0) << r.out;
+  EXPECT_LT(modern, 1.0) << r.out;
+
+  r = run("basin-retrieval", "--data " + (dir_ / "missing").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no such folder"), std::string::npos) << r.err;
 }
 
 #else

@@ -233,6 +233,26 @@ TEST(Module, TrainEvalPropagates) {
   EXPECT_TRUE(mlp.layers()[2]->is_training());
 }
 
+TEST(Module, ToDtypeCastsFloatingTensorsInPlace) {
+  Net net(5);
+  const Tensor w = net.head->weight;
+  const Tensor values = w.clone();
+  const Tensor x = basin::testing::make({2, 3}, 6, -1, 1, Dtype::f32);
+  const Tensor y32 = net(x);
+  sum(y32).backward();
+  net.to(Dtype::f64);
+  EXPECT_EQ(net.head->weight.impl(), w.impl());  // the same handle, now f64
+  EXPECT_EQ(w.dtype(), Dtype::f64);
+  EXPECT_FALSE(w.grad().defined());
+  EXPECT_TRUE(all_close(w.astype(Dtype::f32), values, 0, 0));
+  EXPECT_EQ(net.encoder->running.dtype(), Dtype::i64);  // integer buffers keep their dtype
+  for (const auto& [name, t] : net.named_parameters()) EXPECT_EQ(t.dtype(), Dtype::f64) << name;
+  const Tensor y64 = net(x.astype(Dtype::f64));
+  EXPECT_EQ(y64.dtype(), Dtype::f64);
+  EXPECT_TRUE(all_close(y64.astype(Dtype::f32), y32, 1e-6, 1e-6));
+  EXPECT_THROW(net.to(Dtype::i64), Error);
+}
+
 TEST(Module, ToKeepsHandlesAndMovesInPlace) {
   Net net(5);
   optim::SGD opt(net.parameters(), 0.1);
