@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/photos.h"
+#include "data/procedural.h"
 #include "data/readers.h"
 
 namespace basin::data {
@@ -38,11 +40,60 @@ void fill_shape(LabelledData& d, int64_t classes) {
   d.image_shape = d.train->get(0).at("image").shape();
 }
 
+LabelledData procedural(Config& section, uint64_t seed) {
+  ProceduralOptions o;
+  o.size = section.get<int64_t>("size", 32);
+  o.channels = section.get<int64_t>("channels", 3);
+  const auto train_size = section.get<int64_t>("train_size", 8192);
+  const auto test_size = section.get<int64_t>("test_size", 512);
+  check(train_size > 0 && test_size > 0, "[config] {}: train_size and test_size must be positive",
+        section.prefix());
+  o.count = train_size + test_size;
+  o.seed = static_cast<uint64_t>(section.get<int64_t>("seed", static_cast<int64_t>(seed)));
+  LabelledData d = cut(procedural_images(o), section, train_size, test_size);
+  fill_shape(d, kProceduralKinds);
+  return d;
+}
+
+LabelledData photos(Config& section, uint64_t seed) {
+  const std::string root = section.get<std::string>("root", "../shared/data/skimage-photos");
+  PhotoCropsOptions o;
+  o.crop = section.get<int64_t>("crop", 32);
+  o.channels = section.get<int>("channels", 3);
+  o.max_side = section.get<int64_t>("max_side", 256);
+  o.crops_per_epoch = section.get<int64_t>("crops_per_epoch", 4096);
+  o.flip_probability = section.get<double>("flip", 0.5);
+  o.seed = seed;
+  const auto held_out = section.get<std::vector<std::string>>("test_images", {"astronaut.png"});
+  check(fs::is_directory(root), "[config] {}.root: {} is not a folder", section.prefix(), root);
+  std::vector<Tensor> train, test;
+  for (const std::string& name : list_images(root)) {
+    const bool is_test = std::find(held_out.begin(), held_out.end(), name) != held_out.end();
+    (is_test ? test : train).push_back(load_photo((fs::path(root) / name).string(), o));
+  }
+  for (const std::string& name : held_out) {
+    check(fs::exists(fs::path(root) / name), "[config] {}.test_images: {} is not in {}",
+          section.prefix(), name, root);
+  }
+  check(!train.empty(), "[config] {}: every photograph in {} is held out for testing",
+        section.prefix(), root);
+  LabelledData d;
+  auto crops = std::make_shared<PhotoCrops>(std::move(train), o);
+  d.train = crops;
+  d.set_epoch = [crops](int64_t epoch) { crops->set_epoch(epoch); };
+  d.test = photo_tiles(test, o.crop);
+  fill_shape(d, 0);
+  return d;
+}
+
 }  // namespace
 
 LabelledData labelled_images(Config section, uint64_t seed) {
   const std::string type = section.get_choice(
-      "type", "mnist", {"mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder"});
+      "type", "mnist",
+      {"mnist", "fashion_mnist", "cifar10", "cifar100", "image_folder", "procedural", "photos"});
+  if (type == "procedural") return procedural(section, seed);
+  if (type == "photos") return photos(section, seed);
   const fs::path root =
       section.get<std::string>("root", type == "mnist" ? "../shared/data/mnist" : "");
   check(!root.empty(), "[config] {}.root: the folder of the {} files is required", section.prefix(),

@@ -1,7 +1,8 @@
 // Labelled image datasets by name, for configs:
 //
 //   [data]
-//   type = "mnist"                      # fashion_mnist, cifar10, cifar100, image_folder
+//   type = "mnist"                      # fashion_mnist, cifar10, cifar100, image_folder,
+//                                       # procedural, photos
 //   root = "../shared/data/mnist"       # the folder holding the files
 //   train_size = 8000                   # the first items train ...
 //   test_size = 2000                    # ... the last ones test (0: all that remain)
@@ -13,6 +14,13 @@
 // <root>/train/<class>/* and <root>/test/<class>/* (keys: channels = 3, crop = [h, w],
 // padding = 0, flip = 0.0 the left-right flip probability; training images get a random crop and
 // flips drawn per (seed, epoch, item), test images the centre crop).
+//
+// procedural generates images (data/procedural.h; no files): size = 32, channels = 3,
+// train_size = 8192, test_size = 512, seed (the run's seed). photos takes random crops of the
+// photographs in a flat folder (data/photos.h): root = "../shared/data/skimage-photos",
+// crop = 32, channels = 3, max_side = 256 (each photograph box-reduced to at most this side),
+// crops_per_epoch = 4096, flip = 0.5, test_images = ["astronaut.png"] (held out and cut into
+// fixed tiles for testing).
 #pragma once
 
 #include <functional>

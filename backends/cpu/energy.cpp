@@ -10,6 +10,7 @@
 
 #include "backends/cpu/parallel.h"
 #include "backends/cpu/vec_math.h"
+#include "core/counters.h"
 #include "core/prims/energy.h"
 
 namespace basin::prims {
@@ -20,6 +21,7 @@ namespace {
 /// as in the matmul kernel (backends/cpu/matmul.cpp has the measurements).
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  count_matmul_flops(2 * m * n * k);
   if (m * n * k >= 16384) {
     const dnnl_status_t status =
         dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -35,6 +37,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
 
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  count_matmul_flops(2 * m * n * k);
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));

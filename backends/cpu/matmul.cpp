@@ -10,6 +10,7 @@
 
 #include "backends/cpu/parallel.h"
 #include "backends/gemm_layout.h"
+#include "core/counters.h"
 #include "core/prims/matmul.h"
 
 namespace basin::prims {
@@ -168,6 +169,7 @@ void matmul_kernel(const Tensor& x, const Tensor& y, Tensor& out) {
   const std::vector<int64_t> oa = batch_offsets(batch, a.batch_strides);
   const std::vector<int64_t> ob = batch_offsets(batch, b.batch_strides);
   const int64_t count = static_cast<int64_t>(oa.size());
+  count_matmul_flops(2 * m * n * k * count);
 
   // A right operand shared by every batch entry and a left operand whose entries follow each
   // other row by row form one tall product.

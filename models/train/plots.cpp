@@ -56,21 +56,25 @@ std::vector<std::string> plot_metrics(const std::string& run_dir) {
       data += "e\n";
     }
     script += plot + "\n" + data;
-    FILE* pipe = ::popen("gnuplot 2>/dev/null", "w");
-    check(pipe != nullptr, "[plot_metrics] cannot start gnuplot");
-    std::fwrite(script.data(), 1, script.size(), pipe);
-    const int status = ::pclose(pipe);
-    if (status != 0) {
-      // pngcairo may be missing from a minimal gnuplot; the plain png terminal is always there.
-      script.replace(script.find("pngcairo"), 8, "png");
-      pipe = ::popen("gnuplot 2>/dev/null", "w");
-      check(pipe != nullptr, "[plot_metrics] cannot start gnuplot");
-      std::fwrite(script.data(), 1, script.size(), pipe);
-      check(::pclose(pipe) == 0, "[plot_metrics] gnuplot failed on {}", png.string());
-    }
+    run_gnuplot(script, png.string());
     written.push_back(png.string());
   }
   return written;
+}
+
+void run_gnuplot(std::string script, const std::string& what) {
+  FILE* pipe = ::popen("gnuplot 2>/dev/null", "w");
+  check(pipe != nullptr, "[plot] cannot start gnuplot");
+  std::fwrite(script.data(), 1, script.size(), pipe);
+  if (::pclose(pipe) == 0) return;
+  // pngcairo may be missing from a minimal gnuplot; the plain png terminal is always there.
+  const size_t at = script.find("pngcairo");
+  check(at != std::string::npos, "[plot] gnuplot failed on {}", what);
+  script.replace(at, 8, "png");
+  pipe = ::popen("gnuplot 2>/dev/null", "w");
+  check(pipe != nullptr, "[plot] cannot start gnuplot");
+  std::fwrite(script.data(), 1, script.size(), pipe);
+  check(::pclose(pipe) == 0, "[plot] gnuplot failed on {}", what);
 }
 
 }  // namespace basin::train

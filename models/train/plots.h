@@ -14,4 +14,8 @@ bool gnuplot_available();
 /// gnuplot is missing or fails.
 std::vector<std::string> plot_metrics(const std::string& run_dir);
 
+/// Runs a gnuplot script whose first line sets the terminal to "pngcairo" (retried with the
+/// plain "png" terminal when a minimal gnuplot lacks cairo). `what` names the output in errors.
+void run_gnuplot(std::string script, const std::string& what);
+
 }  // namespace basin::train

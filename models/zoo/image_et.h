@@ -1,0 +1,113 @@
+// The image Energy Transformer: masked image completion (Hoover et al. 2023, mission-anchors
+// §2.6). Patches are encoded to tokens, masked ones replaced by a learned MASK token, a CLS token
+// and positional embeddings added, and the tokens descend the energy of one weight-tied Energy
+// Transformer block for T steps; the final tokens are normalised and decoded back to patches.
+//
+// Parameter names follow the paper code's roles: encoder.{weight,bias}, decoder.{weight,bias},
+// cls_token (D,), mask_token (D,), pos_embed (1 + Np, D), et.norm.{gamma,delta},
+// et.attn.{wq,wk} (H, Y, D), et.hn.xi (M, D), and step_size when α is trained.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "core/tensor.h"
+#include "models/energy/et_block.h"
+#include "models/nn/layers.h"
+
+namespace basin::zoo {
+
+/// (B, C, H, W) → (B, Np, C·p·p): patches in row-major order over the patch grid, each patch's
+/// values ordered (channel, row, column) — einops "b c (gh p) (gw q) -> b (gh gw) (c p q)".
+Tensor patchify(const Tensor& images, int64_t patch);
+/// The inverse of patchify for images of `channels` × `height` × `width`.
+Tensor unpatchify(const Tensor& patches, int64_t patch, int64_t channels, int64_t height,
+                  int64_t width);
+
+struct ImageETOptions {
+  int64_t channels = 3;
+  int64_t height = 32;
+  int64_t width = 32;
+  int64_t patch = 4;
+  int64_t dim = 128;              ///< D, the token dimension
+  int steps = 12;                 ///< T, descent steps
+  double step_size = 0.1;         ///< α
+  bool learnable_step = false;    ///< α as the parameter "step_size"
+  double token_init_std = 0.002;  ///< of cls_token, mask_token and pos_embed (paper code)
+  Dtype dtype = Dtype::f32;
+
+  int64_t grid_h() const { return height / patch; }
+  int64_t grid_w() const { return width / patch; }
+  int64_t num_patches() const { return grid_h() * grid_w(); }
+  int64_t patch_values() const { return channels * patch * patch; }
+};
+
+/// Per-sample energies E(LN(x_t)) of a descent, t = 0..T: energies[t][b].
+using EnergyTrace = std::vector<std::vector<double>>;
+
+class ImageEnergyTransformer : public nn::Module {
+ public:
+  /// `block` supplies the energy (its dimension must be options.dim); its parameters are the
+  /// child "et".
+  ImageEnergyTransformer(ImageETOptions options,
+                         std::shared_ptr<energy::EnergyTransformerBlock> block,
+                         Generator* gen = nullptr);
+
+  struct Output {
+    Tensor pred;     ///< decoded patches (B, Np, P)
+    Tensor patches;  ///< the input's patches (B, Np, P)
+  };
+
+  /// images (B, C, H, W); mask (B, Np) integer: 0 visible, 1 replaced by the MASK token (and
+  /// scored), 2 visible but scored. With `trace`, also records every sample's energy at each
+  /// step (unrecorded; costs one extra energy evaluation per step).
+  Output run(const Tensor& images, const Tensor& mask, EnergyTrace* trace = nullptr);
+  /// The tokens x_0 (B, 1 + Np, D) before the descent.
+  Tensor embed(const Tensor& patches, const Tensor& mask);
+  /// T steps of x ← x − α ∂E/∂g, g = LN(x).
+  Tensor descend(const Tensor& x, EnergyTrace* trace = nullptr);
+  /// Patches decoded from the final tokens (CLS dropped): decoder(LN(x_T)).
+  Tensor decode(const Tensor& x);
+  /// The images with every scored patch (mask > 0) replaced by the model's prediction.
+  Tensor complete(const Tensor& images, const Tensor& mask);
+
+  Tensor forward(const Tensor& x) override;  ///< not used: the model needs a mask (an error)
+
+  const ImageETOptions& options() const { return options_; }
+  energy::EnergyTransformerBlock& block() { return *block_; }
+  /// α as a tensor (the parameter when learnable).
+  Tensor step_size() const;
+
+  std::shared_ptr<nn::Linear> encoder, decoder;
+  Tensor cls_token, mask_token, pos_embed;
+
+ protected:
+  std::string extra_repr() const override;
+
+ private:
+  ImageETOptions options_;
+  std::shared_ptr<energy::EnergyTransformerBlock> block_;
+  Tensor alpha_;
+};
+
+enum class ImageLoss {
+  mse,   ///< mean over scored patches and their values of (pred − truth)²
+  rmse,  ///< the paper code's: sqrt(mean over every value of ((pred − truth)·[scored])²)
+};
+
+/// Loads a checkpoint of the reference JAX code (energy-transformer-jax image_core.py's
+/// `plaindict` .npz, also amtutorial's et_ckpt.npz) into `model`: Wq, Wk (H, Y, D), Xi (D, M),
+/// Wenc (Z, D), Benc (D,), Wdec (D, Z), Bdec (Z,), CLS_token, MASK_token (D,), POS_embed
+/// (1 + Np, D), LNORM_gamma (), LNORM_bias (D,). Every key must be present with the model's
+/// sizes (an error names the key, its shape and the expected one); β is the model's own (the
+/// reference fixes 1/√Y). Nothing is changed when any key is wrong.
+void load_jax_checkpoint(ImageEnergyTransformer& model, const std::string& npz_path);
+
+/// The training loss over the scored patches (mask > 0).
+Tensor masked_patch_loss(const Tensor& pred, const Tensor& patches, const Tensor& mask,
+                         ImageLoss kind = ImageLoss::mse);
+
+}  // namespace basin::zoo

@@ -1,0 +1,206 @@
+// The image Energy Transformer: patches, one training step against PyTorch (float32, both
+// attention variants), derivatives in float64, the reference JAX checkpoint layout, the losses,
+// a short run on procedural images that lowers the loss, and errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "basin/basin.h"
+#include "data/masking.h"
+#include "data/procedural.h"
+#include "models/zoo/image_et.h"
+#include "tests/models/nn/nn_fixture_util.h"
+#include "tests/test_util.h"
+
+namespace basin::zoo {
+namespace {
+
+using basin::testing::all_close;
+using basin::testing::make;
+using basin::testing::throws_error;
+
+const Tensor& fx(const std::string& name) {
+  return basin::testing::nn_fixture("image_et_fixture.txt", name);
+}
+
+ImageETOptions small_options(Dtype dtype = Dtype::f32) {
+  ImageETOptions o;
+  o.channels = 3;
+  o.height = 8;
+  o.width = 12;
+  o.patch = 4;
+  o.dim = 16;
+  o.steps = 3;
+  o.step_size = 0.1;
+  o.dtype = dtype;
+  return o;
+}
+
+std::shared_ptr<ImageEnergyTransformer> small_model(bool exclude_self, Dtype dtype = Dtype::f32) {
+  Config block =
+      Config::parse(fmt::format("heads = 2\nhead_dim = 4\nmemories = 24\n"
+                                "exclude_self = {}\n",
+                                exclude_self));
+  return std::make_shared<ImageEnergyTransformer>(
+      small_options(dtype), energy::make_energy_transformer_block(block, 16, dtype));
+}
+
+/// Relative error max|a − b| / max|b|.
+double rel_error(const Tensor& a, const Tensor& b) {
+  const double scale = std::max(max(abs(b.astype(Dtype::f64))).item<double>(), 1e-30);
+  return max(abs(a.astype(Dtype::f64) - b.astype(Dtype::f64))).item<double>() / scale;
+}
+
+TEST(ImageEt, PatchifyAndUnpatchifyAreInverse) {
+  const Tensor images = make({2, 3, 8, 12}, 1);
+  const Tensor p = patchify(images, 4);
+  EXPECT_EQ(p.shape(), (Shape{2, 6, 48}));
+  // Patch (r, c) = 1 * 3 + 2 holds rows 4..7, columns 8..11; values ordered (channel, row, col).
+  const std::vector<double> pv = p.to_vector<double>(), iv = images.to_vector<double>();
+  EXPECT_DOUBLE_EQ(pv[(1 * 6 + 5) * 48 + 16 + 4 * 2 + 3], iv[((1 * 3 + 1) * 8 + 6) * 12 + 11]);
+  EXPECT_TRUE(all_close(unpatchify(p, 4, 3, 8, 12), images, 0, 0));
+  EXPECT_TRUE(throws_error([&] { patchify(images, 5); }, {"[patchify]", "8x12", "5x5"}));
+  EXPECT_TRUE(throws_error([&] { unpatchify(p, 4, 3, 8, 8); }, {"[unpatchify]"}));
+}
+
+/// One training step equals PyTorch: loss (both forms), predictions and every gradient.
+void check_training_step(const std::string& prefix, bool exclude_self) {
+  auto model = small_model(exclude_self);
+  nn::StateDict state;
+  for (const auto& [name, _] : model->named_parameters())
+    state[name] = fx(prefix + "param." + name).astype(Dtype::f32);
+  model->load_state_dict(state, /*strict=*/false);
+  const Tensor images = fx(prefix + "images").astype(Dtype::f32);
+  const Tensor mask = fx(prefix + "mask").astype(Dtype::i64);
+  const auto out = model->run(images, mask);
+  EXPECT_LE(rel_error(out.pred, fx(prefix + "pred")), 1e-5) << prefix;
+  const Tensor loss = masked_patch_loss(out.pred, out.patches, mask);
+  EXPECT_LE(rel_error(loss, fx(prefix + "loss_mse")), 1e-5) << prefix;
+  EXPECT_LE(rel_error(masked_patch_loss(out.pred, out.patches, mask, ImageLoss::rmse),
+                      fx(prefix + "loss_rmse")),
+            1e-5)
+      << prefix;
+  loss.backward();
+  int checked = 0;
+  for (const auto& [name, param] : model->named_parameters()) {
+    ASSERT_TRUE(param.grad().defined()) << prefix << name;
+    EXPECT_LE(rel_error(param.grad(), fx(prefix + "grad." + name)), 1e-4) << prefix << name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 12);
+}
+
+TEST(ImageEt, TrainingStepMatchesPyTorch) { check_training_step("all.", false); }
+TEST(ImageEt, TrainingStepMatchesPyTorchWithoutSelfAttention) {
+  check_training_step("noself.", true);
+}
+
+TEST(ImageEt, DerivativesThroughTheDescentInFloat64) {
+  auto model = small_model(false, Dtype::f64);
+  const Tensor images = make({1, 3, 8, 12}, 5, 0, 1);
+  const Tensor mask = from_vector<int64_t>({1, 0, 2, 1, 0, 0}, Shape{1, 6});
+  // The loss as a function of the MASK token and the positional embedding.
+  const Fn f = [&](const Tensors& in) -> Tensors {
+    model->mask_token = in[0];
+    model->pos_embed = in[1];
+    const auto out = model->run(images, mask);
+    return {masked_patch_loss(out.pred, out.patches, mask)};
+  };
+  GradcheckOptions o;
+  o.atol = 1e-7;
+  EXPECT_TRUE(gradcheck(f, {make({16}, 6, -0.5, 0.5), make({7, 16}, 7, -0.5, 0.5)}, o));
+}
+
+TEST(ImageEt, LoadsTheReferenceJaxCheckpointLayout) {
+  ImageETOptions o = small_options();
+  Config block = Config::parse("heads = 2\nhead_dim = 4\nmemories = 24\n");
+  ImageEnergyTransformer model(o, energy::make_energy_transformer_block(block, 16));
+  const std::string npz =
+      (std::filesystem::path(__FILE__).parent_path() / "../../fixtures/image_et_jax.npz").string();
+  load_jax_checkpoint(model, npz);
+  const Tensor pred =
+      model.run(fx("jax.image").astype(Dtype::f32), fx("jax.mask").astype(Dtype::i64)).pred;
+  EXPECT_LE(rel_error(pred, fx("jax.pred")), 1e-5);
+
+  // A model of another size: the error names the array and both shapes, and nothing changes.
+  ImageETOptions wide = o;
+  wide.dim = 8;
+  ImageEnergyTransformer other(wide, energy::make_energy_transformer_block(block, 8));
+  const Tensor before = other.pos_embed.clone();
+  EXPECT_TRUE(
+      throws_error([&] { load_jax_checkpoint(other, npz); }, {"'Wq'", "(2, 4, 16)", "(2, 4, 8)"}));
+  EXPECT_TRUE(all_close(other.pos_embed, before, 0, 0));
+  EXPECT_TRUE(throws_error([&] { load_jax_checkpoint(model, npz + ".missing"); }, {".missing"}));
+}
+
+TEST(ImageEt, TheDescentLowersTheEnergyOfEachImage) {
+  manual_seed(3);
+  auto model = small_model(false);
+  const Tensor images = rand({3, 3, 8, 12});
+  const Tensor mask = data::make_masks(data::parse_mask_spec("scatter:3"), 3, 2, 3);
+  EnergyTrace trace;
+  NoGradGuard no_grad;
+  model->run(images, mask, &trace);
+  ASSERT_EQ(trace.size(), 4u);
+  for (size_t t = 1; t < trace.size(); ++t)
+    for (size_t b = 0; b < 3; ++b) EXPECT_LE(trace[t][b], trace[t - 1][b] + 1e-4) << t << "," << b;
+}
+
+TEST(ImageEt, AShortRunOnProceduralImagesLowersTheLoss) {
+  manual_seed(0);
+  ImageETOptions o;
+  o.channels = 3;
+  o.height = o.width = 16;
+  o.patch = 4;
+  o.dim = 32;
+  o.steps = 4;
+  Config block = Config::parse("heads = 2\nhead_dim = 8\nmemories = 64\n");
+  ImageEnergyTransformer model(o, energy::make_energy_transformer_block(block, 32));
+  optim::Adam adam(model.parameters(), 3e-3);
+  auto images = data::procedural_images({.size = 16, .channels = 3, .count = 64, .seed = 1});
+  Tensors all;
+  for (int64_t i = 0; i < 64; ++i) all.push_back(images->get(i).at("image"));
+  const Tensor batch = stack(all, 0);
+  const Tensor mask = data::make_masks(data::parse_mask_spec("scatter:8"), 64, 4, 4);
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    const auto out = model.run(batch, mask);
+    const Tensor loss = masked_patch_loss(out.pred, out.patches, mask);
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+  }
+  EXPECT_LT(last, 0.5 * first) << "from " << first;
+}
+
+TEST(ImageEt, ErrorsNameTheProblem) {
+  auto model = small_model(false);
+  const Tensor mask = zeros({2, 6}, Dtype::i64);
+  EXPECT_TRUE(throws_error(
+      [&] {
+        model->run(zeros({2, 3, 8, 8}), mask);
+      },
+      {"[ImageEnergyTransformer]", "(B, 3, 8, 12)", "(2, 3, 8, 8)"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        model->run(zeros({2, 3, 8, 12}), zeros({2, 5}, Dtype::i64));
+      },
+      {"mask", "(2, 6)", "(2, 5)"}));
+  EXPECT_TRUE(throws_error([&] { model->forward(zeros({1})); }, {"run(images, mask)"}));
+  Config block = Config::parse("heads = 2\nhead_dim = 4\n");
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ImageEnergyTransformer(small_options(), energy::make_energy_transformer_block(block, 8));
+      },
+      {"dimension 8", "16"}));
+  ImageETOptions odd = small_options();
+  odd.patch = 5;
+  EXPECT_TRUE(throws_error(
+      [&] { ImageEnergyTransformer(odd, energy::make_energy_transformer_block(block, 16)); },
+      {"8x12", "5x5"}));
+}
+
+}  // namespace
+}  // namespace basin::zoo

@@ -1,0 +1,95 @@
+// Training-step benchmarks of the models at the reference sizes of ../shared/bench (the same work
+// as its PyTorch scripts): one JSON line each with ms_per_step (median after warm-up),
+// peak_rss_mib and the achieved matmul GFLOP/s (FLOPs counted by the kernels).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "basin/basin.h"
+#include "core/counters.h"
+#include "data/masking.h"
+#include "models/zoo/image_et.h"
+#include "tools/bench/bench.h"
+
+namespace basin::bench {
+namespace {
+
+struct StepTiming {
+  double ms_median = 0, ms_min = 0, matmul_gflop = 0;
+  double last_loss = 0;
+};
+
+/// Times `steps` calls of step() after `warmup`; FLOPs counted over the timed steps.
+template <class Step>
+StepTiming time_steps(Step&& step, int steps, int warmup) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> ms;
+  reset_matmul_flops();
+  double loss = 0;
+  for (int i = 0; i < steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    loss = step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  const double flops = static_cast<double>(matmul_flops()) / steps;
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front(), flops / 1e9, loss};
+}
+
+/// The image ET at the reference size (et_image.py): batch 32, 32×32×3 images, patch 4 → 64
+/// patches + CLS, D = 128, 4 heads × 32, M = 512 ReLU² memories, T = 12, α = 0.1, attention over
+/// B ≠ C, exactly half the patches masked, MSE over them, Adam lr 1e-4.
+Json et_image_step() {
+  constexpr int64_t kBatch = 32, kSize = 32, kPatch = 4, kDim = 128;
+  manual_seed(0);
+  zoo::ImageETOptions o;
+  o.channels = 3;
+  o.height = o.width = kSize;
+  o.patch = kPatch;
+  o.dim = kDim;
+  o.steps = 12;
+  o.step_size = 0.1;
+  Config block = Config::parse("heads = 4\nhead_dim = 32\nmemories = 512\nexclude_self = true\n");
+  auto model = std::make_shared<zoo::ImageEnergyTransformer>(
+      o, energy::make_energy_transformer_block(block, kDim));
+  optim::Adam adam(model->parameters(), 1e-4);
+  // Smooth random images: 8×8 noise upsampled (content does not change the timing).
+  Generator gen(1);
+  const Tensor coarse = rand({512, 3, 8, 8}, Dtype::f32, Device::cpu(), &gen);
+  const Tensor pool = reshape(expand(reshape(coarse, {512, 3, 8, 1, 8, 1}), {512, 3, 8, 4, 8, 4}),
+                              {512, 3, 32, 32});
+  const data::MaskSpec half = data::parse_mask_spec("scatter:32");
+  Generator mask_gen(2);
+  int64_t cursor = 0;
+  auto step = [&] {
+    const Tensor images = slice(pool, 0, cursor, cursor + kBatch).contiguous();
+    cursor = (cursor + kBatch) % 512;
+    const Tensor mask = data::make_masks(half, kBatch, 8, 8, &mask_gen);
+    const auto out = model->run(images, mask);
+    const Tensor loss = zoo::masked_patch_loss(out.pred, out.patches, mask);
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+    return loss.item<double>();
+  };
+  const StepTiming t = time_steps(step, 20, 3);
+  return {{"bench", "et-image-step"},
+          {"ms_per_step", t.ms_median},
+          {"ms_min", t.ms_min},
+          {"peak_rss_mib", peak_rss_mib()},
+          {"gflops", t.matmul_gflop / (t.ms_median / 1e3)},
+          {"matmul_gflop_per_step", t.matmul_gflop},
+          {"threads", omp_get_max_threads()},
+          {"loss", t.last_loss},
+          {"size",
+           "batch 32, 32x32x3, patch 4 (64+1 tokens), D=128, 4x32 heads, M=512, T=12, "
+           "alpha=0.1, 50% masked, Adam"}};
+}
+
+const Register r1("et-image-step", et_image_step);
+
+}  // namespace
+}  // namespace basin::bench
