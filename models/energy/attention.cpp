@@ -76,14 +76,17 @@ void check_mask(const Tensor& mask, const Tensor& g) {
 
 /// Queries and keys of every head, (..., H, N, Y), from g (..., N, D).
 std::pair<Tensor, Tensor> project_dense(const Tensor& g, const AttentionWeights& w) {
-  const Tensor gh = unsqueeze(g, -3);  // (..., 1, N, D)
-  Tensor q = matmul(gh, transpose(w.wq));
-  Tensor k = matmul(gh, transpose(w.wk));
-  if (w.bq.defined()) {
-    q = q + unsqueeze(w.bq, 1);
-    k = k + unsqueeze(w.bk, 1);
-  }
-  return {q, k};
+  // All heads in one product, (..., N, D) @ (D, H·Y), then split: one large GEMM (and one for
+  // each weight gradient) instead of a small product per sample and head.
+  const int64_t h = w.wq.shape(0), y = w.wq.shape(1), d = w.wq.shape(2), n = g.shape(-2);
+  Shape split(g.shape().begin(), g.shape().end() - 2);
+  split.insert(split.end(), {n, h, y});
+  auto project = [&](const Tensor& weight, const Tensor& bias) {
+    Tensor out = matmul(g, transpose(reshape(weight, {h * y, d})));  // (..., N, H·Y)
+    if (bias.defined()) out = out + reshape(bias, {h * y});
+    return swapaxes(reshape(out, split), -3, -2);  // (..., H, N, Y)
+  };
+  return {project(w.wq, w.bq), project(w.wk, w.bk)};
 }
 
 /// Which keys each query may use, broadcastable to the scores (..., H, N, N); undefined when all.
@@ -401,7 +404,11 @@ Tensor EnergyAttentionGrad::fallback(const Tensors& in) const {
   const Tensor p = softmax(energy::dense_scores(q, k, w.beta, allowed), -1);  // (B, H, N_C, N_B)
   const Tensor dq = matmul(p, k);                                             // Σ_B P_CB K_B
   const Tensor dk = matmul(transpose(p), q);                                  // Σ_C P_CB Q_C
-  return neg(sum(matmul(dq, w.wq) + matmul(dk, w.wk), {1}));
+  // Σ_h (dq_h W_Q,h + dk_h W_K,h) as one product over the joined (head, Y) axis per term.
+  const int64_t b = g.shape(0), n = g.shape(1), h = w.wq.shape(0), y = w.wq.shape(1);
+  auto join = [&](const Tensor& t) { return reshape(swapaxes(t, 1, 2), {b, n, h * y}); };
+  auto flat = [&](const Tensor& weight) { return reshape(weight, {h * y, weight.shape(2)}); };
+  return neg(matmul(join(dq), flat(w.wq)) + matmul(join(dk), flat(w.wk)));
 }
 
 }  // namespace basin::prims
