@@ -20,8 +20,12 @@ build: configure
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The default model on built-in data: the image Energy Transformer on procedural images.
 demo: build
-	@$(BUILD)/tools/basin-demo
+	@rm -rf runs/et_demo
+	@$(BUILD)/tools/basin-train --config configs/et_demo.toml --out runs/et_demo
+	@echo "demo: runs/et_demo/samples/completion.png, runs/et_demo/samples/energy.png, runs/et_demo/plots/"
+
 
 bench: build
 	@$(BUILD)/tools/basin-bench all

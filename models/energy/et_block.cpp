@@ -67,6 +67,7 @@ std::shared_ptr<EnergyTransformerBlock> make_energy_transformer_block(Config con
   o.attention.learnable_beta = config.get<bool>("learnable_beta", false);
   o.attention.exclude_self = config.get<bool>("exclude_self", false);
   o.attention.bias = config.get<bool>("bias", false);
+  o.attention.init_std = config.get<double>("attn_init_std", o.attention.init_std);
   o.eps = config.get<double>("eps", o.eps);
   o.regularized = config.get<bool>("regularized", o.regularized);
   if (config.has("memory")) {
@@ -84,6 +85,7 @@ std::shared_ptr<EnergyTransformerBlock> make_energy_transformer_block(Config con
   }
   const auto memories = config.get<int64_t>("memories", 4 * dim);
   o.hopfield.kind = hopfield_kind_from_name(config.get_choice("kind", "relu2", {"relu2", "lse"}));
+  o.hopfield.init_std = config.get<double>("hopfield_init_std", o.hopfield.init_std);
   if (o.hopfield.kind == HopfieldKind::lse) {
     o.hopfield.beta = config.get<double>("hopfield_beta", o.hopfield.beta);
   }
@@ -94,8 +96,8 @@ BASIN_REGISTER_ENERGY(
     "energy_transformer",
     "Energy Transformer block (attention + Hopfield): heads (12), head_dim (64), memories "
     "(4 * dim), kind (relu2 | lse), beta (attention, 1/sqrt(head_dim)), learnable_beta, "
-    "exclude_self, bias, hopfield_beta (0.01), eps (1e-5), regularized, [memory] (any "
-    "registered energy as the memory term)",
+    "exclude_self, bias, hopfield_beta (0.01), attn_init_std (0.002), hopfield_init_std (0.02), "
+    "eps (1e-5), regularized, [memory] (any registered energy as the memory term)",
     [](const EnergyContext& context) -> std::shared_ptr<EnergyModule> {
       return make_energy_transformer_block(context.config, context.dim);
     });

@@ -66,7 +66,8 @@ class EnergyTransformerBlock : public EnergyModule {
 };
 
 /// Builds a block from a config table (the "energy_transformer" registration): heads, head_dim,
-/// memories, kind, beta, learnable_beta, exclude_self, bias, hopfield_beta, eps, regularized,
+/// memories, kind, beta, learnable_beta, exclude_self, bias, hopfield_beta, attn_init_std,
+/// hopfield_init_std, eps, regularized,
 /// and an optional [memory] subtable naming any registered energy layer (`type = ...`) to use
 /// as the memory term instead of the Hopfield energy.
 std::shared_ptr<EnergyTransformerBlock> make_energy_transformer_block(Config config, int64_t dim,

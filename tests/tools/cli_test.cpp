@@ -296,6 +296,60 @@ TEST_F(CliTest, RetrievalOfHalfMaskedPhotos) {
   EXPECT_NE(r.err.find("no such folder"), std::string::npos) << r.err;
 }
 
+// Every Energy Transformer config resolves (CIFAR-10 on two small batches the test writes).
+TEST_F(CliTest, ImageEtConfigsResolve) {
+  for (const char* name : {"et_demo", "et_mnist", "et_photos"}) {
+    if (std::string(name) != "et_demo" && !have_mnist()) continue;
+    Result r = run("basin-train", std::string("--print-config --config configs/") + name + ".toml");
+    EXPECT_EQ(r.code, 0) << name << ": " << r.err;
+    EXPECT_NE(r.out.find("type = \"image_et\""), std::string::npos) << name;
+  }
+  const fs::path cifar = dir_ / "cifar";
+  fs::create_directories(cifar);
+  for (const char* file : {"data_batch_1.bin", "test_batch.bin"}) {
+    std::string records;
+    for (int i = 0; i < 4; ++i) {
+      records += static_cast<char>(i % 10);
+      for (int v = 0; v < 3072; ++v) records += static_cast<char>((v * 7 + i) % 256);
+    }
+    std::ofstream(cifar / file, std::ios::binary) << records;
+  }
+  Result r = run("basin-train",
+                 "--print-config --config configs/et_cifar10.toml --set train.batch_size=2 --set "
+                 "schedule.warmup_steps=1 --set data.root=" +
+                     cifar.string());
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// A short image ET run on procedural images: samples, plots of the energy, and basin-eval's
+// masked-patch figures beside both baselines.
+TEST_F(CliTest, ImageEtTrainsAndEvaluates) {
+  const fs::path out = dir_ / "et";
+  Result r = run(
+      "basin-train",
+      "--config configs/et_demo.toml --out " + out.string() +
+          " --set train.steps=6 --set train.eval_every=6 --set data.train_size=64"
+          " --set data.test_size=8 --set model.dim=16 --set model.block.head_dim=4"
+          " --set model.block.memories=32 --set model.steps=2 --set schedule.warmup_steps=2 -q");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "checkpoint-6" / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(out / "samples" / "completion.png"));
+  ASSERT_TRUE(fs::exists(out / "samples" / "energy.json"));
+  const nlohmann::json energy = nlohmann::json::parse(slurp(out / "samples" / "energy.json"));
+  EXPECT_EQ(energy["energies"].size(), 3u);  // T = 2 steps: 3 states
+  r = run("basin-eval", "--checkpoint " + (out / "checkpoint-6").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key : {"masked_mse", "psnr", "mean_fill_mse", "interp_mse", "interp_psnr"})
+    EXPECT_TRUE(j.contains(key)) << key << " in " << r.out;
+  // Interpolation beats the mean colour on smooth images.
+  EXPECT_LT(j["interp_mse"].get<double>(), j["mean_fill_mse"].get<double>()) << r.out;
+  r = run("basin-train", "--config configs/et_demo.toml --out " + (dir_ / "bad").string() +
+                             " --set model.mask=scatter:2.5");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("scatter:2.5"), std::string::npos) << r.err;
+}
+
 #else
 TEST(CliTest, ToolsNotBuilt) { GTEST_SKIP() << "built without the tools (BASIN_BUILD_TOOLS=OFF)"; }
 #endif
