@@ -15,6 +15,11 @@ Registry<TaskFactory>& registry() {
 
 }  // namespace
 
+std::string Task::attention_json(const std::string& split) {
+  (void)split;
+  fail("this model has no attention weights to export");
+}
+
 void register_task(const std::string& name, const std::string& description, TaskFactory factory) {
   registry().add(name, description, std::move(factory));
 }

@@ -62,6 +62,11 @@ class Task {
   virtual bool higher_is_better() const { return true; }
   /// Optionally writes samples (images, plots) of the model's current output into `dir`.
   virtual void write_samples(const std::string& dir) { (void)dir; }
+  /// The model's attention weights on each item of `split`, as the text of one JSON object
+  /// (basin-eval --export-attention; the layout is the task's, documented with it). Called in
+  /// evaluation mode without recording gradients. The default is an error: the model has no
+  /// attention to export.
+  virtual std::string attention_json(const std::string& split);
 };
 
 using TaskFactory = std::function<std::unique_ptr<Task>(const TaskContext&)>;

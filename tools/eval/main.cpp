@@ -2,6 +2,11 @@
 // lines go to stderr); the same object is written beside the checkpoint as eval-<split>.json.
 //
 //   basin-eval --checkpoint runs/mlp/checkpoint-1000 [--split test] [--data ../other/mnist]
+//   basin-eval --checkpoint runs/mil/repeat-0/fold-0/checkpoint-160 --export-attention att.json
+//
+// --export-attention FILE also writes the model's attention weights on every item of the split
+// (for Hopfield pooling: each bag's per-instance weights, per head) as JSON; a model without
+// attention is a usage error.
 //
 // Exit codes: 0 done, 1 evaluation failed, 2 bad usage, checkpoint or input.
 #include <filesystem>
@@ -38,6 +43,9 @@ int main(int argc, char** argv) {
   app.add_option("--set", sets, "override a model or data key (repeatable)")
       ->type_name("KEY=VALUE");
   app.add_option("--device", device, "cpu, cuda or cuda:N");
+  std::string attention_file;
+  app.add_option("--export-attention", attention_file,
+                 "write each item's attention weights (JSON) to this file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -48,6 +56,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<train::Task> task;
   train::TrainerState state;
+  std::string model_type;
   try {
     check(fs::is_directory(checkpoint), "--checkpoint {}: no such checkpoint folder", checkpoint);
     const fs::path config_path = fs::path(checkpoint) / "config.toml";
@@ -55,6 +64,8 @@ int main(int argc, char** argv) {
           checkpoint);
     Config config = Config::load(config_path.string());
     for (const std::string& s : sets) config.set(s);
+    if (config.has("model.type"))
+      model_type = Config(config).section("model").get<std::string>("type", "");
     if (!data_root.empty()) config.set_value("data.root", nlohmann::json(data_root).dump());
     state = train::read_trainer_state(checkpoint);
     const Device dev = Device::parse(device.empty() ? "cpu" : device);
@@ -77,10 +88,35 @@ int main(int argc, char** argv) {
   try {
     std::cerr << "evaluating " << checkpoint << " (step " << state.step << ") on " << split << '\n';
     train::Metrics metrics;
+    nlohmann::json attention;
     {
       NoGradGuard no_grad;
       task->model().eval();
       metrics = task->evaluate(split);
+      if (!attention_file.empty()) {
+        std::string text;
+        try {
+          text = task->attention_json(split);
+        } catch (const Error& e) {
+          return usage_error(
+              fmt::format("--export-attention: model.type '{}': {}", model_type, e.what()));
+        }
+        attention = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+        check(attention.is_object(),
+              "--export-attention: the model's attention is not a JSON object");
+      }
+    }
+    if (!attention_file.empty()) {
+      nlohmann::json head;
+      head["checkpoint"] = checkpoint;
+      head["step"] = state.step;
+      head.update(attention);
+      const std::string bytes = head.dump() + "\n";
+      std::ofstream file(attention_file, std::ios::trunc | std::ios::binary);
+      file << bytes;
+      file.close();
+      if (!file) fail("--export-attention {}: cannot write the file", attention_file);
+      std::cerr << "attention weights written to " << attention_file << '\n';
     }
     nlohmann::json j;
     j["checkpoint"] = checkpoint;

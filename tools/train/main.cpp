@@ -3,6 +3,10 @@
 //   basin-train --config configs/mlp_mnist.toml --set optim.lr=3e-4 --seed 0 --out runs/mlp
 //   basin-train --resume runs/mlp [--set train.steps=4000]
 //   basin-train --config configs/mlp_mnist.toml --print-config
+//   basin-train --config configs/mil_elephant.toml [--cv 10 --repeats 5]   (cross-validation)
+//
+// A config with a [cv] section (or --cv/--repeats) runs a cross-validation protocol: one run per
+// fold in subfolders of the run folder and a summary (models/train/cross_validation.h).
 //
 // Exit codes: 0 done, 1 the run failed (e.g. the loss diverged), 2 bad usage, config or input.
 #include <cstdio>
@@ -14,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "basin/basin.h"
+#include "models/train/cross_validation.h"
 
 namespace fs = std::filesystem;
 using namespace basin;
@@ -23,6 +28,38 @@ namespace {
 int usage_error(const std::string& message) {
   std::cerr << "basin-train: error: " << message << '\n';
   return 2;
+}
+
+/// Runs the cross-validation protocol of `config` into `run_dir`.
+int cross_validate(const Config& config, const std::string& run_dir, bool resume, bool print_config,
+                   bool quiet) {
+  train::CrossValidationOptions options;
+  options.run_dir = run_dir;
+  options.resume = resume;
+  options.quiet = quiet;
+  options.dry_run = print_config;
+  std::unique_ptr<train::CrossValidation> cv;
+  try {
+    cv = std::make_unique<train::CrossValidation>(config, options);
+  } catch (const Error& e) {
+    return usage_error(e.what());
+  }
+  if (print_config) {
+    std::cout << cv->config().to_toml();
+    return 0;
+  }
+  try {
+    const train::CvSummary summary = cv->run();
+    std::string line = fmt::format("done: {} runs in {}", summary.runs.size(),
+                                   train::format_duration(summary.wall_time));
+    for (const auto& [k, v] : summary.mean)
+      line += fmt::format(", {} {:.4f} ± {:.4f}", k, v, summary.stddev.at(k));
+    std::cerr << line << "\nrun folder: " << run_dir << " (cv_summary.json, cv_summary.md)\n";
+  } catch (const Error& e) {
+    std::cerr << "basin-train: error: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -47,6 +84,9 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print_config, "print the resolved config and exit");
   app.add_flag("--list-models", list_models, "list the registered models and exit");
   app.add_flag("--quiet,-q", quiet, "no progress output");
+  int64_t cv_folds = 0, cv_repeats = 0;
+  app.add_option("--cv", cv_folds, "cross-validate with this many stratified folds (cv.folds)");
+  app.add_option("--repeats", cv_repeats, "repetitions of the cross-validation (cv.repeats)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -92,8 +132,15 @@ int main(int argc, char** argv) {
     if (seed >= 0) config.set_value("train.seed", std::to_string(seed));
     if (!device.empty()) config.set_value("train.device", "\"" + device + "\"");
     if (deterministic) config.set_value("train.deterministic", "true");
+    if (cv_folds != 0) config.set_value("cv.folds", std::to_string(cv_folds));
+    if (cv_repeats != 0) config.set_value("cv.repeats", std::to_string(cv_repeats));
   } catch (const Error& e) {
     return usage_error(e.what());
+  }
+
+  if (train::runs_cross_validation(config)) {
+    if (stop_at > 0) return usage_error("--stop-at applies to one run, not a cross-validation");
+    return cross_validate(config, options.run_dir, options.resume, print_config, quiet);
   }
 
   options.progress_tty = train::Progress::stderr_is_tty();
