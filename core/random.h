@@ -3,6 +3,7 @@
 // position, never on the thread count or the device.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -34,6 +35,45 @@ class Generator {
  private:
   uint64_t seed_;
   uint64_t offset_ = 0;
+};
+
+/// Random numbers drawn one at a time from the Philox blocks (key, counter, i) for i = 0, 1, ...:
+/// each (key, counter) pair, such as a seed and an item index, is a stream of its own. Every draw
+/// takes a fixed number of 32-bit words, so a sequence of draws is reproducible.
+class PhiloxStream {
+ public:
+  PhiloxStream(uint64_t key, uint64_t counter) : key_(key), counter_(counter) {}
+  /// The next 32 random bits.
+  uint32_t next() {
+    if (used_ == 4) {
+      block_ = philox4x32(key_, counter_, drawn_++);
+      used_ = 0;
+    }
+    return block_[used_++];
+  }
+  /// Uniform float on [lo, hi) from the top 24 bits of one word.
+  float uniform(float lo = 0.0f, float hi = 1.0f) {
+    return lo + (hi - lo) * static_cast<float>(next() >> 8) * 0x1.0p-24f;
+  }
+  /// Uniform on {0, ..., n - 1} from one word.
+  int64_t below(int64_t n) {
+    return std::min(n - 1, static_cast<int64_t>(static_cast<double>(next()) * 0x1.0p-32 *
+                                                static_cast<double>(n)));
+  }
+  /// Uniform double on [0, 1) from 53 bits of two words.
+  double uniform_double() {
+    const uint64_t hi = next(), lo = next();
+    return static_cast<double>((hi << 32 | lo) >> 11) * 0x1.0p-53;
+  }
+  /// Uniform on {0, ..., n - 1} from uniform_double() (two words).
+  int64_t below_double(int64_t n) {
+    return std::min(n - 1, static_cast<int64_t>(uniform_double() * static_cast<double>(n)));
+  }
+
+ private:
+  uint64_t key_, counter_, drawn_ = 0;
+  std::array<uint32_t, 4> block_{};
+  int used_ = 4;
 };
 
 /// The process-wide generator used when none is given.

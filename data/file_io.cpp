@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <system_error>
 
 #include "core/error.h"
@@ -158,39 +159,6 @@ std::string gzip(const std::string& bytes, const char* who, const std::string& p
   return out;
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes, const char* who) {
-  const std::string tmp = fmt::format("{}.tmp-{}", path, static_cast<long>(::getpid()));
-  const auto fail_errno = [&](const char* what) {
-    const int err = errno;
-    fail("[{}] cannot write '{}': {}: {}", who, path, what, errno_text(err));
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) fail_errno("cannot create the temporary file");
-  bool closed = false;
-  try {
-    const char* p = bytes.data();
-    size_t left = bytes.size();
-    while (left > 0) {
-      const ssize_t r = ::write(fd, p, std::min(left, kChunk));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        fail_errno("write failed");
-      }
-      p += r;
-      left -= static_cast<size_t>(r);
-    }
-    // Sync before the rename so that after a crash `path` holds either the old or the new file.
-    if (::fsync(fd) != 0) fail_errno("fsync failed");
-    closed = true;
-    if (::close(fd) != 0) fail_errno("close failed");
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("cannot rename the temporary file");
-  } catch (...) {
-    if (!closed) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-}
-
 bool ends_with_nocase(const std::string& path, const std::string& suffix) {
   if (path.size() < suffix.size()) return false;
   return std::equal(suffix.begin(), suffix.end(),
@@ -198,6 +166,42 @@ bool ends_with_nocase(const std::string& path, const std::string& suffix) {
                       return std::tolower(static_cast<unsigned char>(a)) ==
                              std::tolower(static_cast<unsigned char>(b));
                     });
+}
+
+// --- text fields -----------------------------------------------------------------------------
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool next_line(std::string_view text, size_t& pos, std::string_view& line) {
+  if (pos >= text.size()) return false;
+  size_t end = text.find('\n', pos);
+  if (end == std::string_view::npos) end = text.size();
+  line = trim(text.substr(pos, end - pos));
+  pos = end + 1;
+  return true;
+}
+
+bool parse_double(std::string_view s, double& out) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+void split_commas(std::string_view line, std::vector<std::string_view>& fields) {
+  fields.clear();
+  for (size_t start = 0;;) {
+    const size_t comma = line.find(',', start);
+    fields.push_back(
+        trim(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
 }
 
 }  // namespace basin::data::detail

@@ -167,26 +167,12 @@ Graph graph_from_mat(const MatFile& file) {
 
 // --- text tables -----------------------------------------------------------------------------
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-bool parse_double(std::string_view s, double& out) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
-}
-
 bool parse_int(std::string_view s, int64_t& out) {
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) return true;
   double d = 0.0;  // "3.0" or "1e3"
-  if (!parse_double(s, d) || d != std::trunc(d) || std::abs(d) > 9.0e15) return false;
+  if (!detail::parse_double(s, d) || d != std::trunc(d) || std::abs(d) > 9.0e15) return false;
   out = static_cast<int64_t>(d);
   return true;
 }
@@ -199,23 +185,14 @@ void for_each_row(const std::string& path, F&& fn) {
   std::vector<std::string_view> fields;
   bool first = true;
   int64_t line_no = 0;
-  for (size_t pos = 0; pos < text.size();) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line = trim(std::string_view(text).substr(pos, end - pos));
-    pos = end + 1;
+  std::string_view line;
+  for (size_t pos = 0; detail::next_line(text, pos, line);) {
     ++line_no;
     if (line.empty() || line.front() == '#' || line.front() == '%') continue;
-    fields.clear();
     if (line.find(',') != std::string_view::npos) {
-      for (size_t start = 0;;) {
-        const size_t comma = line.find(',', start);
-        fields.push_back(
-            trim(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
-      }
+      detail::split_commas(line, fields);
     } else {
+      fields.clear();
       for (size_t start = 0; start < line.size();) {
         const size_t stop = std::min(line.find_first_of(" \t", start), line.size());
         if (stop > start) fields.push_back(line.substr(start, stop - start));
@@ -225,7 +202,7 @@ void for_each_row(const std::string& path, F&& fn) {
     if (first) {
       first = false;
       double unused = 0.0;
-      if (!parse_double(fields[0], unused)) continue;  // a header
+      if (!detail::parse_double(fields[0], unused)) continue;  // a header
     }
     fn(line_no, fields);
   }
@@ -285,7 +262,7 @@ Graph read_edge_list(const std::string& edges_path, const std::string& features_
     }
     for (size_t k = 0; k < f.size(); ++k) {
       double v = 0.0;
-      if (!parse_double(f[k], v) || !std::isfinite(v)) {
+      if (!detail::parse_double(f[k], v) || !std::isfinite(v)) {
         fail("[read_edge_list] '{}' line {}: field {} is '{}', not a finite number", features_path,
              line, k + 1, f[k]);
       }
@@ -330,7 +307,7 @@ Graph read_edge_list(const std::string& edges_path, const std::string& features_
       }
     }
     double w = 1.0;
-    if (f.size() == 3 && (!parse_double(f[2], w) || !std::isfinite(w))) {
+    if (f.size() == 3 && (!detail::parse_double(f[2], w) || !std::isfinite(w))) {
       fail("[read_edge_list] '{}' line {}: weight '{}' is not a finite number", edges_path, line,
            f[2]);
     }

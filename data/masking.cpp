@@ -3,11 +3,11 @@
 #include "data/masking.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdlib>
 
 #include "core/ops/creation.h"
+#include "core/random.h"
 
 namespace basin::data {
 namespace {
@@ -128,34 +128,6 @@ std::string amount_str(const MaskAmount& a) {
 
 // --- drawing ---------------------------------------------------------------------------------
 
-// Random numbers for one image: Philox blocks (key, counter) with the high counter word counting
-// the blocks drawn, so each image has a stream of its own.
-class Stream {
- public:
-  Stream(uint64_t key, uint64_t counter) : key_(key), counter_(counter) {}
-  // Uniform on [0, 1).
-  double uniform() {
-    const uint64_t hi = next(), lo = next();
-    return static_cast<double>((hi << 32 | lo) >> 11) * 0x1.0p-53;
-  }
-  // Uniform on {0, ..., n - 1}.
-  int64_t below(int64_t n) {
-    return std::min(n - 1, static_cast<int64_t>(uniform() * static_cast<double>(n)));
-  }
-
- private:
-  uint32_t next() {
-    if (used_ == 4) {
-      block_ = philox4x32(key_, counter_, drawn_++);
-      used_ = 0;
-    }
-    return block_[used_++];
-  }
-  uint64_t key_, counter_, drawn_ = 0;
-  std::array<uint32_t, 4> block_{};
-  int used_ = 4;
-};
-
 // Checks that every strategy `spec` can draw fits the grid.
 void check_fits(const MaskSpec& spec, int64_t gh, int64_t gw, const char* who) {
   if (spec.strategy == MaskSpec::Strategy::mixture) {
@@ -171,19 +143,20 @@ void check_fits(const MaskSpec& spec, int64_t gh, int64_t gw, const char* who) {
 }
 
 // Marks `total` cells of `occupied` (gh × gw, row-major) in `blocks` blocks; see MaskSpec.
-void draw_blocks(int64_t total, int64_t blocks, int64_t gh, int64_t gw, Stream& rng,
+void draw_blocks(int64_t total, int64_t blocks, int64_t gh, int64_t gw, PhiloxStream& rng,
                  std::vector<uint8_t>& occupied) {
   const double log3 = std::log(3.0);
   for (int64_t k = 0; k < blocks; ++k) {
     const int64_t a = total / blocks + (k < total % blocks ? 1 : 0);
     if (a == 0) continue;
-    const double aspect = std::exp((2.0 * rng.uniform() - 1.0) * log3);  // height / width
+    const double aspect = std::exp((2.0 * rng.uniform_double() - 1.0) * log3);  // height / width
     const int64_t h = std::clamp<int64_t>(std::llround(std::sqrt(static_cast<double>(a) * aspect)),
                                           std::max<int64_t>(1, (a + gw - 1) / gw), std::min(gh, a));
     const int64_t w = (a + h - 1) / h;
     const int64_t rows = (a + w - 1) / w;
     const int64_t last = a - (rows - 1) * w;  // cells in the partly filled row
-    const bool partial_on_top = rng.uniform() < 0.5, partial_on_right = rng.uniform() < 0.5;
+    const bool partial_on_top = rng.uniform_double() < 0.5,
+               partial_on_right = rng.uniform_double() < 0.5;
     const auto inside = [&](int64_t r, int64_t c) {  // (r, c) relative to the block
       const int64_t partial_row = partial_on_top ? 0 : rows - 1;
       if (r != partial_row) return true;
@@ -191,8 +164,8 @@ void draw_blocks(int64_t total, int64_t blocks, int64_t gh, int64_t gw, Stream& 
     };
     int64_t top = 0, left = 0;
     for (int attempt = 0; attempt < 32; ++attempt) {
-      top = rng.below(gh - rows + 1);
-      left = rng.below(gw - w + 1);
+      top = rng.below_double(gh - rows + 1);
+      left = rng.below_double(gw - w + 1);
       bool overlaps = false;
       for (int64_t r = 0; r < rows && !overlaps; ++r)
         for (int64_t c = 0; c < w && !overlaps; ++c)
@@ -218,7 +191,7 @@ void draw_blocks(int64_t total, int64_t blocks, int64_t gh, int64_t gw, Stream& 
       if (occupied[static_cast<size_t>(i)]) push_neighbours(i);
   }
   while (covered < total && !frontier.empty()) {
-    const auto pick = static_cast<size_t>(rng.below(static_cast<int64_t>(frontier.size())));
+    const auto pick = static_cast<size_t>(rng.below_double(static_cast<int64_t>(frontier.size())));
     const int64_t i = frontier[pick];
     frontier[pick] = frontier.back();
     frontier.pop_back();
@@ -230,10 +203,10 @@ void draw_blocks(int64_t total, int64_t blocks, int64_t gh, int64_t gw, Stream& 
 }
 
 // Writes the mask of one image into out[0 .. gh * gw).
-void draw_mask(const MaskSpec& spec, int64_t gh, int64_t gw, Stream& rng, int64_t* out) {
+void draw_mask(const MaskSpec& spec, int64_t gh, int64_t gw, PhiloxStream& rng, int64_t* out) {
   const MaskSpec* s = &spec;
   if (spec.strategy == MaskSpec::Strategy::mixture) {
-    const double u = rng.uniform();
+    const double u = rng.uniform_double();
     double cumulative = 0.0;
     s = &spec.components.back();  // when rounding leaves u above the last sum
     for (size_t i = 0; i < spec.components.size(); ++i) {
@@ -261,7 +234,8 @@ void draw_mask(const MaskSpec& spec, int64_t gh, int64_t gw, Stream& rng, int64_
   // A partial Fisher–Yates shuffle picks a + b of the cells in random order.
   const auto m = static_cast<int64_t>(cells.size());
   for (int64_t i = 0; i < a + b && i < m; ++i) {
-    std::swap(cells[static_cast<size_t>(i)], cells[static_cast<size_t>(i + rng.below(m - i))]);
+    std::swap(cells[static_cast<size_t>(i)],
+              cells[static_cast<size_t>(i + rng.below_double(m - i))]);
     out[cells[static_cast<size_t>(i)]] = i < a ? kMaskReplaced : kMaskKeptScored;
   }
 }
@@ -317,7 +291,7 @@ Tensor make_masks(const MaskSpec& spec, int64_t batch, int64_t gh, int64_t gw, G
   Tensor out = zeros({batch, gh * gw}, Dtype::i64);
   int64_t* p = out.data<int64_t>();
   for (int64_t b = 0; b < batch; ++b) {
-    Stream rng(g.seed(), first + static_cast<uint64_t>(b));
+    PhiloxStream rng(g.seed(), first + static_cast<uint64_t>(b));
     draw_mask(spec, gh, gw, rng, p + b * gh * gw);
   }
   return out;
@@ -327,7 +301,7 @@ Tensor make_mask(const MaskSpec& spec, int64_t gh, int64_t gw, uint64_t seed, ui
   check_grid(gh, gw, "make_mask");
   check_fits(spec, gh, gw, "make_mask");
   Tensor out = zeros({gh * gw}, Dtype::i64);
-  Stream rng(seed, index);
+  PhiloxStream rng(seed, index);
   draw_mask(spec, gh, gw, rng, out.data<int64_t>());
   return out;
 }

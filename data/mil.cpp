@@ -2,7 +2,6 @@
 // collate, dropout and standardisation built on them.
 #include "data/mil.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -46,22 +45,6 @@ MilBags make_bags(const std::vector<float>& features, int64_t num_features,
     out.bags.push_back(std::move(bag));
   }
   return out;
-}
-
-// The text of a field with surrounding spaces and tabs removed.
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// `s` as a number, or false when it is not one in full.
-bool parse_double(std::string_view s, double& out) {
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && !s.empty();
 }
 
 }  // namespace
@@ -152,21 +135,11 @@ MilBags read_musk_csv(const std::string& path) {
   size_t num_fields = 0;
   int64_t line_no = 0, n = 0;
   std::vector<std::string_view> fields;
-  for (size_t pos = 0; pos < text.size();) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line = trim(std::string_view(text).substr(pos, end - pos));
-    pos = end + 1;
+  std::string_view line;
+  for (size_t pos = 0; detail::next_line(text, pos, line);) {
     ++line_no;
     if (line.empty()) continue;
-    fields.clear();
-    for (size_t start = 0;;) {
-      const size_t comma = line.find(',', start);
-      fields.push_back(
-          trim(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
-    }
+    detail::split_commas(line, fields);
     if (num_fields == 0) {
       if (fields.size() < 4) {
         fail(
@@ -182,14 +155,14 @@ MilBags read_musk_csv(const std::string& path) {
     if (fields[0].empty()) fail("[read_musk_csv] '{}' line {}: empty molecule name", path, line_no);
     for (size_t f = 2; f + 1 < num_fields; ++f) {
       double v = 0.0;
-      if (!parse_double(fields[f], v) || !std::isfinite(v)) {
+      if (!detail::parse_double(fields[f], v) || !std::isfinite(v)) {
         fail("[read_musk_csv] '{}' line {}: feature {} (field {}) is '{}', not a finite number",
              path, line_no, f - 2, f + 1, fields[f]);
       }
       features.push_back(static_cast<float>(v));
     }
     double cls = 0.0;
-    if (!parse_double(fields.back(), cls) || (cls != 0.0 && cls != 1.0)) {
+    if (!detail::parse_double(fields.back(), cls) || (cls != 0.0 && cls != 1.0)) {
       fail("[read_musk_csv] '{}' line {}: class is '{}', not 0 or 1", path, line_no, fields.back());
     }
     instance_labels.push_back(static_cast<int64_t>(cls));

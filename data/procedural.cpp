@@ -15,34 +15,6 @@ namespace {
 
 constexpr float kPi = std::numbers::pi_v<float>;
 
-// Random numbers for one item: Philox blocks (key, counter) with the high counter word counting
-// the blocks drawn, so each item has a stream of its own.
-class Stream {
- public:
-  Stream(uint64_t key, uint64_t counter) : key_(key), counter_(counter) {}
-  // Uniform on [lo, hi).
-  float uniform(float lo = 0.0f, float hi = 1.0f) {
-    return lo + (hi - lo) * static_cast<float>(next() >> 8) * 0x1.0p-24f;
-  }
-  // Uniform on {0, ..., n - 1}.
-  int64_t below(int64_t n) {
-    return std::min(n - 1, static_cast<int64_t>(static_cast<double>(next()) * 0x1.0p-32 *
-                                                static_cast<double>(n)));
-  }
-
- private:
-  uint32_t next() {
-    if (used_ == 4) {
-      block_ = philox4x32(key_, counter_, drawn_++);
-      used_ = 0;
-    }
-    return block_[used_++];
-  }
-  uint64_t key_, counter_, drawn_ = 0;
-  std::array<uint32_t, 4> block_{};
-  int used_ = 4;
-};
-
 struct Rgb {
   float r = 0, g = 0, b = 0;
 };
@@ -62,10 +34,10 @@ float smoothstep(float t) {
 // the pixel's centre is d: a one-pixel antialiased edge.
 float coverage(float d) { return std::clamp(0.5f - d, 0.0f, 1.0f); }
 
-Rgb random_colour(Stream& rng) { return {rng.uniform(), rng.uniform(), rng.uniform()}; }
+Rgb random_colour(PhiloxStream& rng) { return {rng.uniform(), rng.uniform(), rng.uniform()}; }
 
 // A colour that stands out from `other` (in brightness or hue), so that edges are visible.
-Rgb contrasting_colour(Stream& rng, const Rgb& other) {
+Rgb contrasting_colour(PhiloxStream& rng, const Rgb& other) {
   Rgb c = random_colour(rng);
   for (int attempt = 0; attempt < 8; ++attempt) {
     const float dr = c.r - other.r, dg = c.g - other.g, db = c.b - other.b;
@@ -80,7 +52,7 @@ struct Ramp {
   std::array<Rgb, 3> colours;
   int n = 2;
 
-  static Ramp random(Stream& rng) {
+  static Ramp random(PhiloxStream& rng) {
     Ramp ramp;
     ramp.n = rng.uniform() < 0.5f ? 2 : 3;
     ramp.colours[0] = random_colour(rng);
@@ -106,7 +78,7 @@ float dot(Vec a, Vec b) { return a.x * b.x + a.y * b.y; }
 // kind, drawing its parameters from the item's stream; s is the size as a float.
 using Pixels = std::vector<Rgb>;
 
-void shade_gradient(Stream& rng, float s, Pixels& px, int64_t size) {
+void shade_gradient(PhiloxStream& rng, float s, Pixels& px, int64_t size) {
   const Ramp ramp = Ramp::random(rng);
   const bool radial = rng.uniform() < 0.5f;
   const Vec dir = direction(rng.uniform(0.0f, 2.0f * kPi));
@@ -127,7 +99,7 @@ float soft_square(float wave, float sharpness) {
   return 0.5f + 0.5f * std::tanh(sharpness * wave) / std::tanh(sharpness);
 }
 
-void shade_stripes(Stream& rng, float s, Pixels& px, int64_t size) {
+void shade_stripes(PhiloxStream& rng, float s, Pixels& px, int64_t size) {
   const Rgb a = random_colour(rng), b = contrasting_colour(rng, a);
   const Vec dir = direction(rng.uniform(0.0f, kPi));
   const float period = rng.uniform(0.15f, 0.5f) * s;
@@ -141,7 +113,7 @@ void shade_stripes(Stream& rng, float s, Pixels& px, int64_t size) {
     }
 }
 
-void shade_checkerboard(Stream& rng, float s, Pixels& px, int64_t size) {
+void shade_checkerboard(PhiloxStream& rng, float s, Pixels& px, int64_t size) {
   const Rgb a = random_colour(rng), b = contrasting_colour(rng, a);
   const float angle = rng.uniform(0.0f, 0.5f * kPi);
   const Vec u = direction(angle), v = direction(angle + 0.5f * kPi);
@@ -161,7 +133,7 @@ void shade_checkerboard(Stream& rng, float s, Pixels& px, int64_t size) {
 // smoothstep fade (continuous with a continuous gradient).
 class ValueNoise {
  public:
-  ValueNoise(Stream& rng, int64_t cells)
+  ValueNoise(PhiloxStream& rng, int64_t cells)
       : cells_(cells), values_(static_cast<size_t>((cells + 1) * (cells + 1))) {
     for (float& v : values_) v = rng.uniform();
   }
@@ -185,7 +157,7 @@ class ValueNoise {
   std::vector<float> values_;
 };
 
-void shade_noise(Stream& rng, float s, Pixels& px, int64_t size) {
+void shade_noise(PhiloxStream& rng, float s, Pixels& px, int64_t size) {
   const Ramp ramp = Ramp::random(rng);
   const int64_t cells = 2 + rng.below(4);
   const ValueNoise coarse(rng, cells), fine(rng, 2 * cells);
@@ -221,7 +193,7 @@ struct Shape2d {
     return out;
   }
 
-  static Shape2d random(Stream& rng, float s) {
+  static Shape2d random(PhiloxStream& rng, float s) {
     Shape2d sh;
     sh.type = static_cast<int>(rng.below(3));
     sh.centre = {rng.uniform(0.15f, 0.85f) * s, rng.uniform(0.15f, 0.85f) * s};
@@ -247,7 +219,7 @@ struct Shape2d {
   }
 };
 
-void shade_shapes(Stream& rng, float s, Pixels& px, int64_t size) {
+void shade_shapes(PhiloxStream& rng, float s, Pixels& px, int64_t size) {
   const Rgb a = random_colour(rng), b = contrasting_colour(rng, a);
   const Vec dir = direction(rng.uniform(0.0f, 2.0f * kPi));
   const float amount = rng.uniform(0.2f, 0.8f);
@@ -306,13 +278,13 @@ ProceduralImages::ProceduralImages(ProceduralOptions options) : options_(options
 
 ProceduralKind ProceduralImages::kind(int64_t index) const {
   check_index("procedural_images", index, size());
-  Stream rng(options_.seed, static_cast<uint64_t>(index));
+  PhiloxStream rng(options_.seed, static_cast<uint64_t>(index));
   return static_cast<ProceduralKind>(rng.below(kProceduralKinds));
 }
 
 Tensor ProceduralImages::image(int64_t index) const {
   check_index("procedural_images", index, size());
-  Stream rng(options_.seed, static_cast<uint64_t>(index));
+  PhiloxStream rng(options_.seed, static_cast<uint64_t>(index));
   const auto kind = static_cast<ProceduralKind>(rng.below(kProceduralKinds));  // as kind()
   const int64_t n = options_.size;
   const float s = static_cast<float>(n);

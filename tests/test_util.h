@@ -1,10 +1,15 @@
-// Helpers shared by the tests: deterministic inputs, naive references, closeness checks.
+// Helpers shared by the tests: deterministic inputs, naive references, closeness checks, and
+// temporary directories and files.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -109,6 +114,42 @@ inline void expect_derivatives(const Fn& f, const Tensors& inputs, bool second =
     const GradcheckResult again = gradgradcheck(f, inputs, options);
     EXPECT_TRUE(again.ok) << again.message;
   }
+}
+
+/// A fresh directory for one test, "basin_<pid>_<suite>_<test>" in the system's temporary
+/// directory, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::temp_directory_path() / ("basin_" + std::to_string(::getpid()) + "_" +
+                                                      info->test_suite_name() + "_" + info->name());
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  /// The path of `name` inside the directory.
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  /// The directory.
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// The whole content of the file at `path` (empty when it cannot be read).
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+/// Writes `bytes` to `path`, replacing what was there.
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 }  // namespace basin::testing

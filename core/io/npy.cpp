@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/io/atomic_file.h"
 #include "core/ops/movement.h"
 
 namespace basin::io {
@@ -412,40 +413,6 @@ std::string npy_bytes(const Tensor& t) {
   return out;
 }
 
-// Writes `bytes` to `path` through a synced temporary file renamed over it.
-void write_atomic(const Context& ctx, const std::string& bytes) {
-  const std::string tmp = fmt::format("{}.tmp-{}", ctx.path, static_cast<long>(::getpid()));
-  const auto fail_errno = [&](const char* what) {
-    const int err = errno;
-    fail("[{}] cannot write '{}': {}: {}", ctx.who, ctx.path, what, errno_text(err));
-  };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) fail_errno("cannot create the temporary file");
-  bool closed = false;
-  try {
-    const char* p = bytes.data();
-    size_t left = bytes.size();
-    while (left > 0) {
-      const ssize_t r = ::write(fd, p, std::min(left, size_t{1} << 30));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        fail_errno("write failed");
-      }
-      p += r;
-      left -= static_cast<size_t>(r);
-    }
-    if (::fsync(fd) != 0) fail_errno("fsync failed");
-    closed = true;
-    if (::close(fd) != 0) fail_errno("close failed");
-    if (::rename(tmp.c_str(), ctx.path.c_str()) != 0)
-      fail_errno("cannot rename the temporary file");
-  } catch (...) {
-    if (!closed) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-}
-
 // The bytes of a zip archive holding `members` (name, bytes), built in memory by libzip.
 std::string zip_bytes(const Context& ctx,
                       const std::vector<std::pair<std::string, std::string>>& members,
@@ -516,7 +483,7 @@ Tensor read_npy(const std::string& path) {
 void write_npy(const std::string& path, const Tensor& t) {
   const Context ctx{"write_npy", path, ""};
   if (!t.defined()) ctx.bad("the tensor is undefined");
-  write_atomic(ctx, npy_bytes(t));
+  detail::write_file_atomic(ctx.path, npy_bytes(t), ctx.who);
 }
 
 std::map<std::string, Tensor> read_npz(const std::string& path) {
@@ -584,7 +551,7 @@ void write_npz(const std::string& path, const std::map<std::string, Tensor>& ten
     if (!t.defined()) ctx.bad("array '{}' is undefined", key);
     members.emplace_back(key + ".npy", npy_bytes(t));
   }
-  write_atomic(ctx, zip_bytes(ctx, members, compress));
+  detail::write_file_atomic(ctx.path, zip_bytes(ctx, members, compress), ctx.who);
 }
 
 }  // namespace basin::io

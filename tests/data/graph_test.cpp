@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <matio.h>
-#include <unistd.h>
 #include <zip.h>
 
 #include <filesystem>
@@ -13,86 +12,18 @@
 #include <set>
 
 #include "data/split.h"
+#include "tests/data/mat_writer.h"
 #include "tests/test_util.h"
 
 namespace basin::data {
 namespace {
 
 namespace fs = std::filesystem;
+using basin::testing::MatWriter;
+using basin::testing::read_bytes;
+using basin::testing::TempDir;
 using basin::testing::throws_error;
-
-// A fresh directory for one test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("basin_graph_{}_{}_{}", ::getpid(), info->test_suite_name(), info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Writes one MAT v5 variable per call with libmatio; data is column-major.
-class MatWriter {
- public:
-  explicit MatWriter(const std::string& path)
-      : mat_(Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5)) {
-    EXPECT_NE(mat_, nullptr);
-  }
-  ~MatWriter() { Mat_Close(mat_); }
-  template <class T>
-  void dense(const char* name, matio_classes cls, matio_types type, std::vector<size_t> dims,
-             std::vector<T> data) {
-    write(Mat_VarCreate(name, cls, type, 2, dims.data(), data.data(), MAT_F_DONT_COPY_DATA));
-  }
-  // A dense column-major rows × cols double matrix written as sparse (zeros left out).
-  void sparse(const char* name, size_t rows, size_t cols, const std::vector<double>& dense) {
-    std::vector<uint32_t> ir, jc{0};
-    std::vector<double> values;
-    for (size_t c = 0; c < cols; ++c) {
-      for (size_t r = 0; r < rows; ++r) {
-        if (dense[r + rows * c] != 0.0) {
-          ir.push_back(static_cast<uint32_t>(r));
-          values.push_back(dense[r + rows * c]);
-        }
-      }
-      jc.push_back(static_cast<uint32_t>(ir.size()));
-    }
-    mat_sparse_t sp{};
-    sp.nzmax = sp.nir = static_cast<uint32_t>(ir.size());
-    sp.ir = ir.data();
-    sp.jc = jc.data();
-    sp.njc = static_cast<uint32_t>(jc.size());
-    sp.ndata = static_cast<uint32_t>(values.size());
-    sp.data = values.data();
-    size_t dims[2] = {rows, cols};
-    write(Mat_VarCreate(name, MAT_C_SPARSE, MAT_T_DOUBLE, 2, dims, &sp, MAT_F_DONT_COPY_DATA));
-  }
-
- private:
-  void write(matvar_t* v) {
-    ASSERT_NE(v, nullptr);
-    EXPECT_EQ(Mat_VarWrite(mat_, v, MAT_COMPRESSION_NONE), 0);
-    Mat_VarFree(v);
-  }
-  mat_t* mat_;
-};
+using basin::testing::write_bytes;
 
 // Writes a zip archive; a member name ending in '/' is a directory. `store` leaves the data
 // uncompressed (so a test can corrupt it in place).

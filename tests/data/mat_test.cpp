@@ -4,93 +4,23 @@
 
 #include <gtest/gtest.h>
 #include <matio.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
+#include "tests/data/mat_writer.h"
 #include "tests/test_util.h"
 
 namespace basin::data {
 namespace {
 
 namespace fs = std::filesystem;
+using basin::testing::MatWriter;
+using basin::testing::read_bytes;
+using basin::testing::TempDir;
 using basin::testing::throws_error;
-
-// A fresh directory for one test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("basin_mat_{}_{}_{}", ::getpid(), info->test_suite_name(), info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Writes MAT files with libmatio. Data is column-major, as MATLAB stores it.
-class MatWriter {
- public:
-  explicit MatWriter(const std::string& path, mat_ft version = MAT_FT_MAT5,
-                     matio_compression compression = MAT_COMPRESSION_NONE)
-      : mat_(Mat_CreateVer(path.c_str(), nullptr, version)), compression_(compression) {
-    EXPECT_NE(mat_, nullptr) << path;
-  }
-  ~MatWriter() { Mat_Close(mat_); }
-
-  // A numeric or logical array of class `cls` whose data is stored as `type`.
-  template <class T>
-  void dense(const char* name, matio_classes cls, matio_types type, std::vector<size_t> dims,
-             std::vector<T> data, int flags = 0) {
-    write(Mat_VarCreate(name, cls, type, static_cast<int>(dims.size()), dims.data(), data.data(),
-                        MAT_F_DONT_COPY_DATA | flags));
-  }
-  // A rows × cols sparse array (CSC: ir row indices, jc column pointers, values stored as type).
-  template <class T>
-  void sparse(const char* name, size_t rows, size_t cols, std::vector<uint32_t> ir,
-              std::vector<uint32_t> jc, std::vector<T> data, matio_types type, int flags = 0) {
-    mat_sparse_t sp{};
-    sp.nzmax = static_cast<uint32_t>(ir.size());
-    sp.ir = ir.data();
-    sp.nir = static_cast<uint32_t>(ir.size());
-    sp.jc = jc.data();
-    sp.njc = static_cast<uint32_t>(jc.size());
-    sp.ndata = static_cast<uint32_t>(data.size());
-    sp.data = data.data();
-    size_t dims[2] = {rows, cols};
-    write(Mat_VarCreate(name, MAT_C_SPARSE, type, 2, dims, &sp, MAT_F_DONT_COPY_DATA | flags));
-  }
-  void text(const char* name, const std::string& s) {
-    std::vector<uint16_t> chars(s.begin(), s.end());
-    dense(name, MAT_C_CHAR, MAT_T_UINT16, {1, s.size()}, chars);
-  }
-
- private:
-  void write(matvar_t* v) {
-    ASSERT_NE(v, nullptr);
-    EXPECT_EQ(Mat_VarWrite(mat_, v, compression_), 0) << v->name;
-    Mat_VarFree(v);
-  }
-  mat_t* mat_;
-  matio_compression compression_;
-};
+using basin::testing::write_bytes;
 
 // The 2×3 matrix [[1, 3, 5], [2, 4, 6]] in every storage type, plus a few others.
 void write_all_types(const std::string& path, mat_ft version = MAT_FT_MAT5,

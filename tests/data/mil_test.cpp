@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <matio.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,81 +11,20 @@
 #include <numeric>
 
 #include "data/mat.h"
+#include "tests/data/mat_writer.h"
 #include "tests/test_util.h"
 
 namespace basin::data {
 namespace {
 
 namespace fs = std::filesystem;
+using basin::testing::MatWriter;
+using basin::testing::TempDir;
 using basin::testing::throws_error;
-
-// A fresh directory for one test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("basin_mil_{}_{}_{}", ::getpid(), info->test_suite_name(), info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
-
-// Writes one MAT v5 variable per call with libmatio; data is column-major.
-class MatWriter {
- public:
-  explicit MatWriter(const std::string& path)
-      : mat_(Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5)) {
-    EXPECT_NE(mat_, nullptr);
-  }
-  ~MatWriter() { Mat_Close(mat_); }
-  template <class T>
-  void dense(const char* name, matio_classes cls, matio_types type, std::vector<size_t> dims,
-             std::vector<T> data) {
-    write(Mat_VarCreate(name, cls, type, 2, dims.data(), data.data(), MAT_F_DONT_COPY_DATA));
-  }
-  // A dense column-major rows × cols double matrix written as sparse (zeros left out).
-  void sparse(const char* name, size_t rows, size_t cols, const std::vector<double>& dense) {
-    std::vector<uint32_t> ir, jc{0};
-    std::vector<double> values;
-    for (size_t c = 0; c < cols; ++c) {
-      for (size_t r = 0; r < rows; ++r) {
-        if (dense[r + rows * c] != 0.0) {
-          ir.push_back(static_cast<uint32_t>(r));
-          values.push_back(dense[r + rows * c]);
-        }
-      }
-      jc.push_back(static_cast<uint32_t>(ir.size()));
-    }
-    ir.push_back(0);  // padding past nnz, as in the Elephant and Fox files
-    mat_sparse_t sp{};
-    sp.nzmax = sp.nir = static_cast<uint32_t>(ir.size());
-    sp.ir = ir.data();
-    sp.jc = jc.data();
-    sp.njc = static_cast<uint32_t>(jc.size());
-    sp.ndata = static_cast<uint32_t>(values.size());
-    sp.data = values.data();
-    size_t dims[2] = {rows, cols};
-    write(Mat_VarCreate(name, MAT_C_SPARSE, MAT_T_DOUBLE, 2, dims, &sp, MAT_F_DONT_COPY_DATA));
-  }
-
- private:
-  void write(matvar_t* v) {
-    ASSERT_NE(v, nullptr);
-    EXPECT_EQ(Mat_VarWrite(mat_, v, MAT_COMPRESSION_NONE), 0);
-    Mat_VarFree(v);
-  }
-  mat_t* mat_;
-};
 
 // Five instances with 3 features (row i is [i + 1, 0, -(i + 1)], column-major here).
 std::vector<double> five_by_three() {
@@ -102,8 +40,8 @@ std::vector<double> five_by_three() {
 void write_andrews(const std::string& path, const std::vector<double>& labels,
                    const std::vector<uint8_t>& bag_ids, size_t n = 5) {
   MatWriter w(path);
-  w.sparse("features", n, 3, five_by_three());
-  w.sparse("labels", 1, labels.size(), labels);
+  w.sparse("features", n, 3, five_by_three(), /*pad_ir=*/true);
+  w.sparse("labels", 1, labels.size(), labels, /*pad_ir=*/true);
   w.dense("bag_ids", MAT_C_DOUBLE, MAT_T_UINT8, {1, bag_ids.size()}, bag_ids);
 }
 
@@ -128,7 +66,7 @@ TEST(MilBags, BagLabelIsTheMaximumOverInstances) {
   TempDir dir;
   {
     MatWriter w(dir / "01.mat");
-    w.sparse("features", 5, 3, five_by_three());
+    w.sparse("features", 5, 3, five_by_three(), /*pad_ir=*/true);
     w.dense("labels", MAT_C_INT64, MAT_T_INT64, {5, 1}, std::vector<int64_t>{0, 1, 0, 0, 0});
     w.dense("bag_ids", MAT_C_INT32, MAT_T_INT32, {5, 1}, std::vector<int32_t>{7, 7, 9, 9, 9});
   }
@@ -167,8 +105,8 @@ TEST(MilBags, BadMatFilesAreErrors) {
   EXPECT_TRUE(throws_error([&] { read_mil_mat(p); }, {p, "'labels' has 2 at instance 4"}));
   {
     MatWriter w(p);
-    w.sparse("features", 5, 3, five_by_three());
-    w.sparse("labels", 1, 5, {1, 1, -1, -1, -1});
+    w.sparse("features", 5, 3, five_by_three(), /*pad_ir=*/true);
+    w.sparse("labels", 1, 5, {1, 1, -1, -1, -1}, /*pad_ir=*/true);
   }
   EXPECT_TRUE(throws_error([&] { read_mil_mat(p); },
                            {p, "no variable 'bag_ids'", "'features'", "'labels'"}));
@@ -176,15 +114,15 @@ TEST(MilBags, BadMatFilesAreErrors) {
     std::vector<double> x = five_by_three();
     x[2 + 5 * 1] = std::numeric_limits<double>::quiet_NaN();  // instance 2, feature 1
     MatWriter w(p);
-    w.sparse("features", 5, 3, x);
-    w.sparse("labels", 1, 5, {1, 1, -1, -1, -1});
+    w.sparse("features", 5, 3, x, /*pad_ir=*/true);
+    w.sparse("labels", 1, 5, {1, 1, -1, -1, -1}, /*pad_ir=*/true);
     w.dense("bag_ids", MAT_C_DOUBLE, MAT_T_DOUBLE, {1, 5}, std::vector<double>{1, 1, 2, 2, 2});
   }
   EXPECT_TRUE(throws_error([&] { read_mil_mat(p); }, {p, "nan at instance 2, feature 1"}));
   {
     MatWriter w(p);
-    w.sparse("features", 5, 3, five_by_three());
-    w.sparse("labels", 1, 5, {1, 1, -1, -1, -1});
+    w.sparse("features", 5, 3, five_by_three(), /*pad_ir=*/true);
+    w.sparse("labels", 1, 5, {1, 1, -1, -1, -1}, /*pad_ir=*/true);
     w.dense("bag_ids", MAT_C_DOUBLE, MAT_T_DOUBLE, {1, 5}, std::vector<double>{1, 1, 2, 2, 2.5});
   }
   EXPECT_TRUE(throws_error([&] { read_mil_mat(p); }, {p, "'bag_ids'", "2.5"}));

@@ -1,59 +1,28 @@
 // basin-train and basin-eval as a user runs them: exit codes, one-line errors that name the
 // problem, nothing overwritten on bad input, and the MNIST MLP run end to end.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "tests/tools/cli_util.h"
 
 namespace {
 namespace fs = std::filesystem;
 
 #ifdef BASIN_TOOLS_DIR
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = basin::testing::CliResult;
+using basin::testing::count_lines;
+using basin::testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class CliTest : public ::testing::Test {
+class CliTest : public basin::testing::CliFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("basin-cli-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  CliTest() : CliFixture("basin-cli") {}
 
-  // Runs a tool from the source root (configs name ../shared/data relative to it).
-  Result run(const std::string& tool, const std::string& args) {
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string cmd = "cd '" BASIN_SOURCE_DIR "' && '" BASIN_TOOLS_DIR "/" + tool + "' " +
-                            args + " 2>'" + err.string() + "'";
-    Result r;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = ::pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = slurp(err);
-    return r;
-  }
   // Writes a small MLP config on a synthetic-free dataset: MNIST, 200 steps.
   fs::path config(const std::string& extra = "") {
     const fs::path p = dir_ / "mlp.toml";
@@ -64,18 +33,12 @@ class CliTest : public ::testing::Test {
     return p;
   }
   static bool have_mnist() { return fs::exists(BASIN_SOURCE_DIR "/../shared/data/mnist"); }
-  static int lines(const std::string& s) {
-    int n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
-  }
-  fs::path dir_;
 };
 
 TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
   Result r = run("basin-train", "--no-such-flag");
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
 
   r = run("basin-train", "");
   EXPECT_EQ(r.code, 2);
@@ -88,7 +51,7 @@ TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
   r = run("basin-train", "--resume " + (dir_ / "nowhere").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("no such run folder"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
 
   r = run("basin-eval", "--checkpoint " + (dir_ / "nowhere").string());
   EXPECT_EQ(r.code, 2);
@@ -102,7 +65,7 @@ TEST_F(CliTest, BadConfigsNameTheKeyAndCreateNothing) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("unknown key 'model.hiden'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("did you mean 'model.hidden'"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_FALSE(fs::exists(out));
 
   r = run("basin-train",
@@ -157,7 +120,7 @@ TEST_F(CliTest, ResumeOfAnIncompatibleRunOverwritesNothing) {
           "--resume " + out.string() + " --set 'model.hidden=[16]' --set train.steps=40");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("checkpoint-20"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_EQ(slurp(out / "metrics.jsonl"), metrics);
   EXPECT_EQ(slurp(out / "checkpoint-20" / "model.safetensors"), model);
 
@@ -182,7 +145,7 @@ TEST_F(CliTest, DamagedFilesAreOneLineErrors) {
                                     " --set data.root=" + data.string() + " --out " + out.string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("t10k-images-idx3-ubyte.gz"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_FALSE(fs::exists(out));
 
   // A checkpoint whose model file was cut short: resume and eval refuse it, nothing changes.
@@ -195,7 +158,7 @@ TEST_F(CliTest, DamagedFilesAreOneLineErrors) {
   r = run("basin-train", "--resume " + out.string() + " --set train.steps=30");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("model.safetensors"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_EQ(slurp(out / "metrics.jsonl"), metrics);
   EXPECT_FALSE(fs::exists(out / "checkpoint-30"));
   r = run("basin-eval", "--checkpoint " + (out / "checkpoint-20").string());
@@ -260,7 +223,7 @@ TEST_F(CliTest, CapacityQuickMeasuresEveryModel) {
   r = run("basin-capacity", "--quick --models classical,nonsense --out " + dir_.string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("unknown model 'nonsense'"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
 // basin-retrieval on the photographs: with the bottom half masked, the classical network

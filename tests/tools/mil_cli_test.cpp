@@ -1,15 +1,14 @@
 // basin-train's cross-validation protocol and basin-eval --export-attention as a user runs them,
 // on a small synthetic MIL data set the test writes (UCI Musk CSV layout).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "tests/tools/cli_util.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -17,32 +16,16 @@ using nlohmann::json;
 
 #ifdef BASIN_TOOLS_DIR
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = basin::testing::CliResult;
+using basin::testing::count_lines;
+using basin::testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-class MilCliTest : public ::testing::Test {
+class MilCliTest : public basin::testing::CliFixture {
  protected:
+  MilCliTest() : CliFixture("basin-mil-cli") {}
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("basin-mil-cli-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    CliFixture::SetUp();
     // 24 bags of 2-5 instances, 4 features; positive bags hold one instance shifted by +3.
     std::ofstream data(dir_ / "bags.data");
     for (int b = 0; b < 24; ++b) {
@@ -58,22 +41,6 @@ class MilCliTest : public ::testing::Test {
       }
     }
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  Result run(const std::string& tool, const std::string& args) {
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string cmd = "cd '" BASIN_SOURCE_DIR "' && '" BASIN_TOOLS_DIR "/" + tool + "' " +
-                            args + " 2>'" + err.string() + "'";
-    Result r;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = ::pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = slurp(err);
-    return r;
-  }
 
   /// A small MIL config on the test's bags; `cv` is appended (a [cv] section or nothing).
   fs::path config(const std::string& cv = "") {
@@ -86,8 +53,6 @@ class MilCliTest : public ::testing::Test {
                      << cv;
     return p;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(MilCliTest, CrossValidatesAndExportsAttention) {
@@ -186,7 +151,7 @@ TEST_F(MilCliTest, BadConfigsExitTwoWithOneLineAndCreateNothing) {
     const Result r = run("basin-train", cfg + args + " --out " + out.string());
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_NE(r.err.find(expect), std::string::npos) << args << ": " << r.err;
-    EXPECT_EQ(lines(r.err), 1) << args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << args << ": " << r.err;
     EXPECT_FALSE(fs::exists(out)) << args;
   }
 }
@@ -219,7 +184,7 @@ TEST_F(MilCliTest, ExportAttentionOfAModelWithoutAttentionIsAnError) {
                             (dir_ / "a.json").string());
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("no attention"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 2) << r.err;  // "evaluating ..." and the error
+  EXPECT_EQ(count_lines(r.err), 2) << r.err;  // "evaluating ..." and the error
   EXPECT_FALSE(fs::exists(dir_ / "a.json"));
 }
 
