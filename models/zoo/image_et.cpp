@@ -147,12 +147,16 @@ ImageEnergyTransformer::Output ImageEnergyTransformer::run(const Tensor& images,
   return out;
 }
 
-Tensor ImageEnergyTransformer::complete(const Tensor& images, const Tensor& mask) {
-  const Output out = run(images, mask);
-  const Tensor scored = unsqueeze(mask.to(images.device()) > 0.0, 2);
-  const Tensor merged = where(scored, out.pred, out.patches);
+Tensor ImageEnergyTransformer::merge(const Output& out, const Tensor& mask,
+                                     const Tensor& fill) const {
+  const Tensor replaced = unsqueeze(mask.to(out.pred.device()) == 1.0, 2);  // (B, Np, 1)
+  const Tensor merged = where(replaced, fill.defined() ? fill : out.pred, out.patches);
   const auto& o = options_;
   return unpatchify(merged, o.patch, o.channels, o.height, o.width);
+}
+
+Tensor ImageEnergyTransformer::complete(const Tensor& images, const Tensor& mask) {
+  return merge(run(images, mask), mask);
 }
 
 void load_jax_checkpoint(ImageEnergyTransformer& model, const std::string& npz_path) {

@@ -71,8 +71,12 @@ class ImageEnergyTransformer : public nn::Module {
   Tensor descend(const Tensor& x, EnergyTrace* trace = nullptr);
   /// Patches decoded from the final tokens (CLS dropped): decoder(LN(x_T)).
   Tensor decode(const Tensor& x);
-  /// The images with every scored patch (mask > 0) replaced by the model's prediction.
+  /// The images with every replaced patch (mask == 1, the ones the model did not see) taken
+  /// from the model's prediction and the rest as given.
   Tensor complete(const Tensor& images, const Tensor& mask);
+  /// The same from a run's output: `fill` (default: the prediction) in the replaced patches,
+  /// unpatchified to (B, C, H, W).
+  Tensor merge(const Output& out, const Tensor& mask, const Tensor& fill = Tensor()) const;
 
   Tensor forward(const Tensor& x) override;  ///< not used: the model needs a mask (an error)
 

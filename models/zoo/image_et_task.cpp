@@ -193,15 +193,10 @@ class ImageEtTask : public train::Task {
       loss_sum += masked_patch_loss(out.pred, out.patches, mask.to(device_), loss_).item<double>();
       ++batches;
       // Completed images: the model's patches where it saw the MASK token, the rest as given.
-      const Tensor replaced = unsqueeze(mask.to(device_) == 1.0, 2);
-      const Tensor merged = where(replaced, out.pred, out.patches);
-      const Tensor completed =
-          unpatchify(merged, o.patch, o.channels, o.height, o.width).to(Device::cpu());
-      // Which pixels are hidden: the replaced patches, unpatchified.
-      const Tensor hidden_patches = expand(replaced.to(Device::cpu()).astype(Dtype::f32),
-                                           {stop - start, o.num_patches(), o.patch_values()});
+      const Tensor completed = net_->merge(out, mask).to(Device::cpu());
+      // Which pixels are hidden: 1 in the replaced patches, 0 elsewhere.
       const Tensor hidden_pixels =
-          unpatchify(hidden_patches, o.patch, o.channels, o.height, o.width);
+          net_->merge({ones_like(out.pred), zeros_like(out.patches)}, mask).to(Device::cpu());
       const std::vector<float> truth = images.contiguous().to_vector<float>();
       const std::vector<float> got = completed.astype(Dtype::f32).contiguous().to_vector<float>();
       const std::vector<float> hidden = hidden_pixels.contiguous().to_vector<float>();
@@ -253,13 +248,8 @@ class ImageEtTask : public train::Task {
     EnergyTrace trace;
     NoGradGuard no_grad;
     const auto out = net_->run(images.to(device_), mask.to(device_), &trace);
-    const Tensor replaced = unsqueeze(mask.to(device_) == 1.0, 2);
-    const Tensor completed =
-        unpatchify(where(replaced, out.pred, out.patches), o.patch, o.channels, o.height, o.width)
-            .to(Device::cpu());
-    const Tensor shown = unpatchify(where(replaced, full_like(out.patches, 0.5), out.patches),
-                                    o.patch, o.channels, o.height, o.width)
-                             .to(Device::cpu());
+    const Tensor completed = net_->merge(out, mask).to(Device::cpu());
+    const Tensor shown = net_->merge(out, mask, full_like(out.patches, 0.5)).to(Device::cpu());
     write_grid((fs::path(dir) / "completion.png").string(), {images, shown, completed});
 
     nlohmann::json j;

@@ -108,15 +108,8 @@ int main(int argc, char** argv) {
       std::cerr << "basin-retrieval: error: --data " << data_dir << ": no such folder\n";
       return 2;
     }
-    for (const auto& entry : fs::directory_iterator(data_dir)) {
-      std::string ext = entry.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(),
-                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-      if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) {
-        files.push_back(entry.path().string());
-      }
-    }
-    std::sort(files.begin(), files.end());
+    for (const std::string& name : data::list_images(data_dir))
+      files.push_back((fs::path(data_dir) / name).string());
     if (files.size() < 2) {
       std::cerr << "basin-retrieval: error: " << data_dir << " holds fewer than 2 images\n";
       return 2;
