@@ -166,7 +166,8 @@ TEST(MemoryModern, RetrievalStopsSampleBySample) {
     const RetrievalResult one = net.retrieve(row(cues, r), 500, 1e-9);
     EXPECT_EQ(one.state.shape(), (Shape{16}));
     EXPECT_EQ(one.sweeps, all.sample_sweeps[r]);
-    EXPECT_TRUE(all_close(one.state, row(all.state, r), 0, 0)) << r;
+    // A single row may take another GEMM kernel than the batch: equal to rounding.
+    EXPECT_TRUE(all_close(one.state, row(all.state, r), 1e-13, 1e-13)) << r;
     EXPECT_EQ(all.statuses[r], RetrievalStatus::fixed_point);
     most = std::max(most, one.sweeps);
   }
