@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "core/device.h"
+#include "core/dtype.h"
 
 namespace basin {
 
@@ -47,6 +49,11 @@ namespace cuda_backend {
 void* raw_malloc(size_t nbytes, int device);
 void raw_free(void* ptr, int device);
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes);
+/// Waits for all work queued on the device.
+void synchronize(int device);
+/// Sets n elements of `dtype` at dst on the device to `value` (converted as static_cast does),
+/// queued on basin's stream.
+void fill(void* dst, Dtype dtype, double value, int64_t n, int device);
 }  // namespace cuda_backend
 
 }  // namespace basin

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/grad_mode.h"
+#include "core/profile.h"
 
 namespace basin {
 
@@ -72,7 +73,14 @@ Tensor apply(std::shared_ptr<Op> op, const Tensors& inputs, const Shape& shape, 
   impl->device = device;
   Tensor out(impl);
   const Device where = inputs.empty() ? device : inputs[0].device();
-  if (where.is_cpu()) {
+  if (profile::enabled()) {
+    profile::OpScope scope(op->name(), where);
+    if (where.is_cpu()) {
+      op->eval_cpu(inputs, out);
+    } else {
+      op->eval_cuda(inputs, out);
+    }
+  } else if (where.is_cpu()) {
     op->eval_cpu(inputs, out);
   } else {
     op->eval_cuda(inputs, out);

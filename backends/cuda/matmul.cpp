@@ -4,15 +4,13 @@
 
 #include <algorithm>
 #include <climits>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <type_traits>
 #include <vector>
 
+#include "backends/cuda/blas.h"
 #include "backends/cuda/common.cuh"
 #include "backends/gemm_layout.h"
-#include "core/cuda_options.h"
+#include "core/counters.h"
 #include "core/prims/matmul.h"
 
 namespace basin::prims {
@@ -21,46 +19,8 @@ using gemm_layout::batch_offsets;
 using gemm_layout::Operand;
 using gemm_layout::prepare;
 
-// --- cuBLAS handles ------------------------------------------------------------------------------
-
-/// cuBLAS's recommended workspace on Hopper; without one it allocates per call, or picks
-/// kernels that need none.
-constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-
-/// The cuBLAS handle of one device with its workspace, bound to basin's stream. Every thread
-/// shares it: cuBLAS allows that, and since all of basin's work on a device goes to one stream,
-/// two GEMMs never use the workspace at the same time.
-cublasHandle_t blas_handle(int device) {
-  static std::mutex mutex;
-  static std::map<int, cublasHandle_t> handles;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = handles.find(device);
-  if (it != handles.end()) return it->second;
-  cublasHandle_t handle = nullptr;
-  BASIN_CUBLAS_CHECK(cublasCreate(&handle));
-  void* workspace = nullptr;
-  BASIN_CUDA_CHECK(cudaMalloc(&workspace, kWorkspaceBytes));
-  BASIN_CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, kWorkspaceBytes));
-  BASIN_CUBLAS_CHECK(cublasSetStream(handle, cuda::stream()));
-  // Handles and workspaces live until the process exits: destroying them from a static
-  // destructor could run after the CUDA runtime has shut down.
-  handles.emplace(device, handle);
-  return handle;
-}
-
-/// Element type and compute type of a GEMM on T. float32 uses TF32 tensor cores only when the
-/// user opted in; otherwise cuBLAS keeps full float32 products, matching the CPU.
-template <class T>
-struct GemmTypes {
-  static constexpr cudaDataType_t data = std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_64F;
-  static cublasComputeType_t compute() {
-    if constexpr (std::is_same_v<T, float>) {
-      return cuda_allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    } else {
-      return CUBLAS_COMPUTE_64F;
-    }
-  }
-};
+using cuda::blas_handle;
+using cuda::GemmTypes;
 
 cublasOperation_t op_of(const Operand& x) { return x.trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
@@ -92,6 +52,7 @@ void matmul_cuda(const Tensor& x, const Tensor& y, Tensor& out) {
   const std::vector<int64_t> oa = batch_offsets(batch, a.batch_strides);
   const std::vector<int64_t> ob = batch_offsets(batch, b.batch_strides);
   const int64_t count = static_cast<int64_t>(oa.size());
+  count_matmul_flops(2 * m * n * k * count);
 
   cublasHandle_t handle = blas_handle(out.device().index);
   const cudaDataType_t type = GemmTypes<T>::data;
@@ -126,6 +87,47 @@ void matmul_cuda(const Tensor& x, const Tensor& y, Tensor& out) {
     for (int64_t i0 = 0; i0 < count; i0 += INT_MAX)
       strided(i0, std::min<int64_t>(count - i0, INT_MAX), m, stride_a, stride_b);
     return;
+  }
+  // Evenly spaced along the last batch dimension and along the others (the (batch, head)
+  // blocks of a (B, N, H, Y) tensor viewed as (B, H, N, Y)): one strided-batched call per index
+  // of the shorter of the two levels, which needs no pointer table on the device.
+  if (nb >= 2 && count <= INT_MAX) {
+    const int64_t inner = batch.back(), outer = count / inner;
+    // Entries first, first + step, ... (len of them) evenly spaced in both operands.
+    auto even_run = [&](int64_t first, int64_t len, int64_t step) {
+      if (len < 2) return true;
+      const int64_t da = oa[first + step] - oa[first], db = ob[first + step] - ob[first];
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t i = first + j * step;
+        if (oa[i] != oa[first] + j * da || ob[i] != ob[first] + j * db) return false;
+      }
+      return true;
+    };
+    auto run = [&](int64_t first, int64_t len, int64_t step) {
+      const int64_t da = len > 1 ? oa[first + step] - oa[first] : 0;
+      const int64_t db = len > 1 ? ob[first + step] - ob[first] : 0;
+      BASIN_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+          handle, op_of(b), op_of(a), in, static_cast<int>(m), ik, &one, pb + ob[first], type, ldb,
+          db, pa + oa[first], type, lda, da, &zero, c + first * m * n, type, in, step * m * n,
+          static_cast<int>(len), compute, CUBLAS_GEMM_DEFAULT));
+    };
+    bool ok_inner = true, ok_outer = true;
+    for (int64_t h = 0; ok_inner && h < inner; ++h) ok_inner = even_run(h, outer, inner);
+    for (int64_t o = 0; ok_outer && o < outer; ++o) ok_outer = even_run(o * inner, inner, 1);
+    const bool by_inner = ok_inner && (!ok_outer || inner <= outer);
+    if (by_inner || ok_outer) {
+      const int64_t calls = by_inner ? inner : outer;
+      if (calls <= 64) {
+        for (int64_t i = 0; i < calls; ++i) {
+          if (by_inner) {
+            run(i, outer, inner);
+          } else {
+            run(i * inner, inner, 1);
+          }
+        }
+        return;
+      }
+    }
   }
   // Any other spacing (a broadcast dimension between two that are not, strides that do not
   // nest): one batched call on arrays of pointers, which cuBLAS reads from device memory.

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "backends/cuda/common.cuh"
 #include "backends/cuda/cuda_check.h"
 #include "core/allocator.h"
 #include "core/error.h"
@@ -80,8 +81,20 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, size
   } else if (src_device.is_cuda()) {
     BASIN_CUDA_CHECK(cudaSetDevice(src_device.index));
   }
-  // Synchronous: a host buffer may be reused as soon as this returns.
+  if (src_device.is_cpu() && dst_device.is_cuda()) {
+    // Host to device, queued on basin's stream: from pageable memory (basin's host buffers) the
+    // runtime stages the bytes before it returns, so the host buffer may be reused at once, and
+    // the host does not wait for the work already queued (cudaMemcpy would).
+    BASIN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, cuda::stream()));
+    return;
+  }
+  // Synchronous: the host reads a result as soon as this returns.
   BASIN_CUDA_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyDefault));
+}
+
+void synchronize(int device) {
+  BASIN_CUDA_CHECK(cudaSetDevice(device));
+  BASIN_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 }  // namespace cuda_backend

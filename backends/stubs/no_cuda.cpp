@@ -5,6 +5,7 @@
 
 #include "core/allocator.h"
 #include "core/error.h"
+#include "core/prims/optim.h"
 
 namespace basin {
 
@@ -20,6 +21,14 @@ void raw_free(void*, int) {}
 void add_build_info(std::map<std::string, std::string>&) {}
 void copy(void*, Device dst, const void*, Device src, size_t) {
   fail("[to] cannot copy from {} to {}: basin was built without CUDA", src.str(), dst.str());
+}
+void synchronize(int) {}
+void fill(void*, Dtype, double, int64_t, int device) {
+  fail("[cuda:{}] basin was built without CUDA; rebuild with nvcc available to use a GPU", device);
+}
+void adam_update(const Tensor& param, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                 const prims::AdamStep&) {
+  fail("[adam_update] a parameter on {}: basin was built without CUDA", param.device().str());
 }
 
 }  // namespace cuda_backend

@@ -1,20 +1,24 @@
-// Making tensors: constants, ranges, identity, and tensors from host values. Values are written on
-// the host and moved to the target device.
+// Making tensors: constants, ranges, identity, and tensors from host values. Constants are filled
+// on their device (on a GPU without a copy, which would wait for the queued work); other values
+// are written on the host and moved to the target device.
 #include "core/ops/creation.h"
 
 #include <cmath>
 #include <cstring>
 
+#include "core/allocator.h"
+
 namespace basin {
 namespace {
 
-Tensor empty_cpu(const Shape& shape, Dtype dtype) {
+Tensor empty_cpu(const Shape& shape, Dtype dtype, Device device = Device::cpu()) {
   for (int64_t s : shape) {
     if (s < 0) fail("[zeros] negative dimension in shape {}", shape_str(shape));
   }
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
+  impl->device = device;
   Tensor t(impl);
   t.allocate();
   return t;
@@ -35,6 +39,11 @@ Tensor generate(const Shape& shape, Dtype dtype, Device device, F&& value_at) {
 }  // namespace
 
 Tensor full(const Shape& shape, double value, Dtype dtype, Device device) {
+  if (device.is_cuda()) {
+    Tensor t = empty_cpu(shape, dtype, device);
+    cuda_backend::fill(t.raw_data(), dtype, value, t.numel(), device.index);
+    return t;
+  }
   return generate(shape, dtype, device, [value](int64_t) { return value; });
 }
 Tensor zeros(const Shape& shape, Dtype dtype, Device device) {

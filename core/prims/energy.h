@@ -15,7 +15,8 @@ namespace basin::prims {
 /// `has_mask`. `exclude_self` also forbids B = C. A query with no allowed key contributes
 /// nothing. The fallback (models/energy/attention.cpp) states this with softmax and matmuls; the
 /// CPU kernel (backends/cpu/energy.cpp) runs it head by head with BLAS, one N × N block per
-/// thread, never recording anything.
+/// thread, never recording anything; the CUDA kernel (backends/cuda/energy.cu) never holds the
+/// N × N scores (flash-style passes with an online log-sum-exp).
 class EnergyAttentionGrad final : public FusedOp {
  public:
   EnergyAttentionGrad(bool has_bias, bool has_mask, bool exclude_self)
@@ -23,6 +24,7 @@ class EnergyAttentionGrad final : public FusedOp {
   const char* name() const override { return "EnergyAttentionGrad"; }
   Tensor fallback(const Tensors& inputs) const override;
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   bool has_bias() const { return has_bias_; }
   bool has_mask() const { return has_mask_; }
   bool exclude_self() const { return exclude_self_; }
@@ -46,6 +48,7 @@ class HopfieldEnergyGrad final : public FusedOp {
   const char* name() const override { return "HopfieldEnergyGrad"; }
   Tensor fallback(const Tensors& inputs) const override;
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  BASIN_EVAL_CUDA
   bool log_sum_exp() const { return log_sum_exp_; }
 
  private:

@@ -1,4 +1,5 @@
-// Adam/AdamW update: torch.optim's single-tensor algorithm with tensor ops (any device).
+// Adam/AdamW update: torch.optim's single-tensor algorithm, as one fused pass per parameter
+// (core/prims/optim.h) on the CPU or a GPU.
 #include "models/optim/adam.h"
 
 #include <cmath>
@@ -6,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/prims/optim.h"
 
 namespace basin::optim {
 
@@ -28,45 +30,51 @@ AdamW::AdamW(Tensors params, double lr, AdamOptions options)
 
 void Adam::update(size_t index, const Tensor& param, const Tensor& grad) {
   const auto [b1, b2] = options_.betas;
-  const double wd = options_.weight_decay;
-  Tensor g = grad;
-  if (wd != 0.0) {
-    if (decoupled_) {
-      param.assign(param * (1.0 - lr() * wd));
-    } else {
-      g = g + wd * param;
+  auto state = [&](const char* name) {
+    Tensor t = buffer(index, name);
+    if (!t.defined()) {
+      t = zeros_like(param);
+      set_buffer(index, name, t);
     }
+    return t;
+  };
+  const Tensor m = state("exp_avg"), v = state("exp_avg_sq");
+  const Tensor vmax = options_.amsgrad ? state("max_exp_avg_sq") : Tensor();
+  const auto t = static_cast<double>(step_count(index));
+  prims::AdamStep s;
+  s.lr = lr();
+  s.beta1 = b1;
+  s.beta2 = b2;
+  s.eps = options_.eps;
+  s.weight_decay = options_.weight_decay;
+  s.step_size = lr() / (1.0 - std::pow(b1, t));
+  s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(b2, t));
+  s.decoupled = decoupled_;
+  s.amsgrad = options_.amsgrad;
+  if (param.is_contiguous()) {
+    // One fused pass (core/prims/optim.h) on the parameter's device.
+    prims::adam_update(param, grad.contiguous(), m, v, vmax, s);
+    return;
   }
-  Tensor m = buffer(index, "exp_avg");
-  Tensor v = buffer(index, "exp_avg_sq");
-  if (!m.defined()) {
-    m = zeros_like(param);
-    set_buffer(index, "exp_avg", m);
-  }
-  if (!v.defined()) {
-    v = zeros_like(param);
-    set_buffer(index, "exp_avg_sq", v);
+  // A strided parameter: the same arithmetic in tensor ops.
+  Tensor g = grad;
+  if (s.weight_decay != 0.0) {
+    if (decoupled_) {
+      param.assign(param * (1.0 - s.lr * s.weight_decay));
+    } else {
+      g = g + s.weight_decay * param;
+    }
   }
   m.assign(m * b1 + (1.0 - b1) * g);
   v.assign(v * b2 + (1.0 - b2) * (g * g));
-
-  const auto t = static_cast<double>(step_count(index));
-  const double bias_correction1 = 1.0 - std::pow(b1, t);
-  const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(b2, t));
-  const double step_size = lr() / bias_correction1;
   Tensor second = v;
-  if (options_.amsgrad) {
-    Tensor vmax = buffer(index, "max_exp_avg_sq");
-    if (!vmax.defined()) {
-      vmax = zeros_like(param);
-      set_buffer(index, "max_exp_avg_sq", vmax);
-    }
+  if (vmax.defined()) {
     vmax.assign(maximum(vmax, v));
     second = vmax;
   }
   // PyTorch's order of operations: bias-correct the root, then add eps.
-  const Tensor denom = sqrt(second) / bias_correction2_sqrt + options_.eps;
-  param.assign(param - step_size * (m / denom));
+  const Tensor denom = sqrt(second) / s.bias_correction2_sqrt + s.eps;
+  param.assign(param - s.step_size * (m / denom));
 }
 
 }  // namespace basin::optim
