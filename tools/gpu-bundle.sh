@@ -19,7 +19,13 @@ for f in "$out"/bin/* "$out"/lib/libbasin.so; do
   ldd "$f" | awk '/=> \//{print $3}' | grep -Ev "$skip" || true
 done | sort -u | while read -r lib; do cp -L "$lib" "$out/lib/"; done
 strip --strip-unneeded "$out"/bin/* "$out"/lib/libbasin.so.* 2>/dev/null || true
-tar -C "$out" -czf "$out.tar.gz" bin lib
+# The tests find their fixtures and the command-line tools through paths compiled in from this
+# build; gpu-check.sh links those paths to the checkout and the unpacked tools on the GPU machine.
+{
+  echo "source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")"
+  echo "tools_dir=$(cd "$build/tools" && pwd)"
+} >"$out/paths.env"
+tar -C "$out" -czf "$out.tar.gz" bin lib paths.env
 rm -rf "$out"
 mkdir -p "$out"
 mv "$out.tar.gz" "$out/bundle.tar.gz"

@@ -11,20 +11,48 @@ tar -C /tmp/basin-gpu -xzf "$bundle/bundle.tar.gz"
 export LD_LIBRARY_PATH=/tmp/basin-gpu/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 bin=/tmp/basin-gpu/bin
 status=0
+shards=${BASIN_GPU_SHARDS:-8}
+
+# Where this checkout or the tools sit elsewhere than in the build that made the bundle, link the
+# compiled-in paths to them.
+source_dir=$(sed -n 's/^source_dir=//p' /tmp/basin-gpu/paths.env)
+tools_dir=$(sed -n 's/^tools_dir=//p' /tmp/basin-gpu/paths.env)
+if [ -n "$source_dir" ] && [ ! -e "$source_dir" ]; then
+  mkdir -p "$(dirname "$source_dir")" && ln -s "$PWD" "$source_dir"
+fi
+if [ -n "$tools_dir" ] && [ ! -e "$tools_dir" ]; then
+  mkdir -p "$(dirname "$tools_dir")" && ln -s "$bin" "$tools_dir"
+fi
+
+# Runs the test binary split into $shards processes at once (gtest sharding), each command
+# prefixed by "$@"; the shards' logs are joined into $log. Fails when any shard fails.
+sharded() {
+  local log=$1 filter=$2
+  shift 2
+  local pids=() rc=0
+  for ((i = 0; i < shards; i++)); do
+    GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE \
+      "$@" "$bin/basin_tests" --gtest_brief=1 --gtest_filter="$filter" >"$log.$i" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  cat "$log".* >"$log" && rm -f "$log".*
+  return $rc
+}
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$logs/gpu.txt" 2>&1
 echo "== tests"
-"$bin/basin_tests" --gtest_brief=1 >"$logs/tests.log" 2>&1 || status=1
-tail -4 "$logs/tests.log"
+sharded "$logs/tests.log" '*' || status=1
+grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$logs/tests.log" | awk '{n[$2]+=$4} END {for (k in n) print k, n[k]}'
+grep -E '^\[  FAILED  \] [A-Za-z]' "$logs/tests.log" | sort -u
 if command -v compute-sanitizer >/dev/null; then
   echo "== compute-sanitizer memcheck (Cuda*)"
-  compute-sanitizer --tool memcheck --error-exitcode 1 "$bin/basin_tests" --gtest_brief=1 \
-    --gtest_filter='Cuda*' >"$logs/memcheck.log" 2>&1 || status=1
-  tail -2 "$logs/memcheck.log"
+  sharded "$logs/memcheck.log" 'Cuda*' compute-sanitizer --tool memcheck --error-exitcode 1 || status=1
+  grep -E 'ERROR SUMMARY|PASSED' "$logs/memcheck.log"
   echo "== compute-sanitizer racecheck (reductions, softmax, norm)"
-  compute-sanitizer --tool racecheck --error-exitcode 1 "$bin/basin_tests" --gtest_brief=1 \
-    --gtest_filter='CudaParityReduce*:CudaParitySoftmax*:CudaParityNorm*' >"$logs/racecheck.log" 2>&1 || status=1
-  tail -2 "$logs/racecheck.log"
+  sharded "$logs/racecheck.log" 'CudaParityReduce*:CudaParitySoftmax*:CudaParityNorm*' \
+    compute-sanitizer --tool racecheck --error-exitcode 1 || status=1
+  grep -E 'HAZARD|ERROR SUMMARY|PASSED' "$logs/racecheck.log"
 fi
 if [ -x "$bin/basin-bench" ]; then
   echo "== benchmarks"
@@ -32,6 +60,7 @@ if [ -x "$bin/basin-bench" ]; then
     | tee "$logs/bench.jsonl"
   if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
     python3 tools/bench/torch_cuda.py | tee "$logs/bench_torch.json"
+    python3 tools/bench/torch_et_cuda.py | tee "$logs/bench_torch_et.json"
   fi
 fi
 exit $status

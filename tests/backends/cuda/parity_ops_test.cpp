@@ -52,8 +52,18 @@ std::vector<Case> matmul_cases() {
            return matmul(transpose(a, -2, -1), permute(b, {1, 0, 2}));
          }),
       mm("broadcast_batch", {2, 1, 5, 7}, {3, 7, 6}),
-      // Batch offsets that are not evenly spaced: the pointer-array call.
+      // Batch offsets evenly spaced along each batch dimension but not overall: one strided call
+      // per index of the shorter level.
       mm("broadcast_uneven", {1, 3, 5, 7}, {2, 1, 7, 4}),
+      mm("batch_head_blocks", {2, 6, 3, 4}, {2, 6, 3, 4},
+         [](T a, T b) {
+           return matmul(permute(a, {0, 2, 1, 3}), transpose(permute(b, {0, 2, 1, 3}), -2, -1));
+         }),
+      // Too many uneven runs for that: the pointer-array call.
+      mm("pointer_table", {2, 70, 2, 5, 7}, {7, 3},
+         [](T a, T b) {
+           return matmul(permute(a, {1, 0, 2, 3, 4}), b);
+         }),
       // A non-contiguous left operand whose entries follow row by row: one tall product.
       mm("shared_rhs_fold", {3, 5, 9}, {7, 4},
          [](T a, T b) { return matmul(slice(a, 2, 0, 7), b); }),

@@ -3,7 +3,11 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cmath>
+
 #include "basin/basin.h"
+#include "core/prims/energy.h"
+#include "models/energy/attention.h"
 #include "tools/bench/bench.h"
 
 namespace basin::bench {
@@ -72,7 +76,37 @@ Json elementwise_cuda() {
           {"add_vs_copy", 12.0 * n / t_add / 1e9 / copy_gbps}};
 }
 
+/// The attention energy's gradient dE/dg at the image ET's batch-256 size (65 tokens, D = 128,
+/// 4 heads × 32, B ≠ C): the fused kernels against the same maths in unfused ops (the FusedOp's
+/// fallback: projections, scores, masked softmax, both products, back-projections).
+Json energy_attention_grad_cuda() {
+  if (!cuda_is_available()) {
+    return {{"bench", "energy-attention-grad-cuda"}, {"skipped", "no CUDA device"}};
+  }
+  const Device gpu = Device::cuda(0);
+  const int64_t b = 256, n = 65, d = 128, h = 4, y = 32;
+  const Tensor g = rand({b, n, d}).to(gpu);
+  const energy::AttentionWeights w{(rand({h, y, d}) * 0.1).to(gpu), (rand({h, y, d}) * 0.1).to(gpu),
+                                   full({h}, 1.0 / std::sqrt(double(y)), Dtype::f32, gpu), Tensor(),
+                                   Tensor()};
+  const prims::EnergyAttentionGrad op(false, false, true);
+  const Tensors in{g, w.wq, w.wk, w.beta};
+  const double t_fused =
+      gpu_seconds([&] { Tensor r = energy::energy_attention_grad(g, w, Tensor(), true); }, 50);
+  const double t_ops = gpu_seconds([&] { Tensor r = op.fallback(in); }, 50);
+  const double err = max(abs(energy::energy_attention_grad(g, w, Tensor(), true) - op.fallback(in)))
+                         .item<double>() /
+                     max(abs(op.fallback(in))).item<double>();
+  return {{"bench", "energy-attention-grad-cuda"},
+          {"size", "batch 256, 65 tokens, D=128, 4x32 heads, exclude self"},
+          {"fused_ms", t_fused * 1e3},
+          {"ops_ms", t_ops * 1e3},
+          {"fused_vs_ops", t_fused / t_ops},
+          {"max_rel_diff", err}};
+}
+
 const Register r1("matmul-cuda", matmul_cuda);
+const Register r3("energy-attention-grad-cuda", energy_attention_grad_cuda);
 const Register r2("elementwise-cuda", elementwise_cuda);
 
 }  // namespace
