@@ -223,6 +223,115 @@ size_t block_smem_bytes(int64_t n, int64_t y) {
 /// The most shared memory a block may take by default (more needs an opt-in per kernel).
 constexpr size_t kBlockSmemLimit = 48 * 1024;
 
+/// EnergyAttentionCoreVjp for one (b, h) pair per block, everything in shared memory: P from the
+/// scores, P̄ = Ū Kᵀ + Q V̄ᵀ turned into S̄ = P ⊙ (P̄ − rowsum(P ⊙ P̄)) in place, then the five
+/// outputs U = P K, V = Pᵀ Q, Q̄ = P V̄ + β S̄ K, K̄ = Pᵀ Ū + β S̄ᵀ Q and R = S̄ K. Rows of the
+/// inputs are [Q | K] and [Ū | V̄] (2·HY), rows of the output [U | V | Q̄ | K̄ | R] (5·HY).
+template <class T>
+__global__ void attention_block_vjp(const T* qk, const T* uv, const T* beta, T* out,
+                                    AttentionDims d) {
+  extern __shared__ unsigned char smem_raw[];
+  T* smem = reinterpret_cast<T*>(smem_raw);
+  const int n = d.tokens, y = d.head_dim, ys = y + 1, ps = n + 1;
+  T* qs = smem;
+  T* ks = qs + n * ys;
+  T* us = ks + n * ys;
+  T* vs = us + n * ys;
+  T* p = vs + n * ys;  // n × ps: P
+  T* sb = p + n * ps;  // n × ps: P̄, then S̄
+  const int bh = blockIdx.x, b = bh / d.heads, h = bh % d.heads;
+  const int64_t hy = static_cast<int64_t>(d.heads) * y;
+  const int64_t row0 = static_cast<int64_t>(b) * n;  // the block's first token row
+  for (int i = threadIdx.x; i < n * y; i += blockDim.x) {
+    const int r = i / y, c = i % y;
+    const int64_t at = (row0 + r) * 2 * hy + h * y + c;
+    qs[r * ys + c] = qk[at];
+    ks[r * ys + c] = qk[at + hy];
+    us[r * ys + c] = uv[at];
+    vs[r * ys + c] = uv[at + hy];
+  }
+  __syncthreads();
+  const T bh_beta = beta[h];
+  for (int i = threadIdx.x; i < n * n; i += blockDim.x) {
+    const int query = i / n, key = i % n;
+    T s = 0, pb = 0;
+    for (int c = 0; c < y; ++c) {
+      s += qs[query * ys + c] * ks[key * ys + c];
+      pb += us[query * ys + c] * ks[key * ys + c] + qs[query * ys + c] * vs[key * ys + c];
+    }
+    p[query * ps + key] = bh_beta * s;
+    sb[query * ps + key] = pb;
+  }
+  __syncthreads();
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
+  const T ninf = -::cuda::std::numeric_limits<T>::infinity();
+  for (int query = warp; query < n; query += warps) {
+    T* row = p + query * ps;
+    T* srow = sb + query * ps;
+    T top = ninf;
+    for (int key = lane; key < n; key += kWarp) {
+      if (d.allowed(b, query, key)) top = row[key] > top ? row[key] : top;
+    }
+    for (int o = kWarp / 2; o > 0; o /= 2) {
+      const T other = __shfl_xor_sync(0xffffffffu, top, o);
+      top = other > top ? other : top;
+    }
+    T total = 0;
+    for (int key = lane; key < n; key += kWarp) {
+      const T e = top != ninf && d.allowed(b, query, key) ? exp_of(row[key] - top) : T(0);
+      row[key] = e;
+      total += e;
+    }
+    total = warp_sum(total);
+    const T inv = total > 0 ? T(1) / total : T(0);
+    T dot_pp = 0;
+    for (int key = lane; key < n; key += kWarp) {
+      row[key] *= inv;
+      dot_pp += row[key] * srow[key];
+    }
+    dot_pp = warp_sum(dot_pp);
+    for (int key = lane; key < n; key += kWarp) srow[key] = row[key] * (srow[key] - dot_pp);
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < n * y; i += blockDim.x) {
+    const int r = i / y, c = i % y;
+    T u = 0, v = 0, qb = 0, kb = 0, rk = 0, sq = 0;
+    for (int j = 0; j < n; ++j) {
+      const T prj = p[r * ps + j], pjr = p[j * ps + r];
+      const T srj = sb[r * ps + j], sjr = sb[j * ps + r];
+      u += prj * ks[j * ys + c];
+      v += pjr * qs[j * ys + c];
+      qb += prj * vs[j * ys + c];
+      kb += pjr * us[j * ys + c];
+      rk += srj * ks[j * ys + c];
+      sq += sjr * qs[j * ys + c];
+    }
+    T* row = out + (row0 + r) * 5 * hy + h * y + c;
+    row[0] = u;
+    row[hy] = v;
+    row[2 * hy] = qb + bh_beta * rk;
+    row[3 * hy] = kb + bh_beta * sq;
+    row[4 * hy] = rk;
+  }
+}
+
+/// Shared memory attention_block_vjp needs, in bytes.
+template <class T>
+size_t block_vjp_smem_bytes(int64_t n, int64_t y) {
+  return static_cast<size_t>(4 * n * (y + 1) + 2 * n * (n + 1)) * sizeof(T);
+}
+
+/// The most shared memory one block of `kernel` may use on `device`, raising the kernel's limit
+/// from the default 48 KB to the device's opt-in maximum the first time.
+template <class Kernel>
+size_t opt_in_smem(Kernel kernel, int device) {
+  int limit = 0;
+  BASIN_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  BASIN_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit));
+  return static_cast<size_t>(limit);
+}
+
 /// out (rows, hy) += bias (hy) on every row.
 template <class T>
 __global__ void add_row_bias(T* out, const T* bias, int64_t rows, int64_t hy) {
@@ -377,6 +486,40 @@ void EnergyAttentionGrad::eval_cuda(const Tensors& in, Tensor& out) {
       return;
     }
     energy_attention_grad_cuda<T>(g, wq, wk, beta, bq, bk, mask, exclude_self_, out);
+  });
+}
+
+void EnergyAttentionCoreVjp::eval_cuda(const Tensors& in, Tensor& out) {
+  const Tensor qk = in[0].contiguous(), uv = in[1].contiguous();
+  const int64_t batch = qk.shape(0), n = qk.shape(1), y = qk.shape(2) / 2 / heads_;
+  bool fits = false;
+  dispatch_float(qk.dtype(), "EnergyAttentionCoreVjp", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    static const size_t limit = opt_in_smem(attention_block_vjp<T>, out.device().index);
+    fits = block_vjp_smem_bytes<T>(n, y) <= limit && n <= (int64_t{1} << 20);
+  });
+  if (!fits) {
+    eval_fallback(in, out);  // too many tokens for one block: the ops
+    return;
+  }
+  out.allocate();
+  if (out.numel() == 0) return;
+  BASIN_CUDA_CHECK(cudaSetDevice(out.device().index));
+  const Tensor beta = in[2].contiguous();
+  const Tensor mask = has_mask_ ? in[3].contiguous() : Tensor();
+  const AttentionDims d{static_cast<int>(batch),
+                        static_cast<int>(n),
+                        static_cast<int>(heads_),
+                        static_cast<int>(y),
+                        mask.defined() ? dev<bool>(mask) : nullptr,
+                        mask.defined() && mask.ndim() == 3 ? n * n : 0,
+                        exclude_self_};
+  dispatch_float(qk.dtype(), "EnergyAttentionCoreVjp", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    attention_block_vjp<T><<<static_cast<unsigned>(batch * heads_), kWarpsPerBlock * kWarp,
+                             block_vjp_smem_bytes<T>(n, y), cuda::stream()>>>(
+        dev<T>(qk), dev<T>(uv), dev<T>(beta), dev<T>(out), d);
+    BASIN_CUDA_CHECK_LAUNCH();
   });
 }
 

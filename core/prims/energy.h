@@ -25,12 +25,39 @@ class EnergyAttentionGrad final : public FusedOp {
   Tensor fallback(const Tensors& inputs) const override;
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
   BASIN_EVAL_CUDA
+  /// The closed form (models/energy/attention.cpp): projections and products in public ops
+  /// around EnergyAttentionCoreVjp, so no pass re-evaluates and differentiates the fallback.
+  Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
+              const std::vector<int>& argnums) override;
   bool has_bias() const { return has_bias_; }
   bool has_mask() const { return has_mask_; }
   bool exclude_self() const { return exclude_self_; }
 
  private:
   bool has_bias_;
+  bool has_mask_;
+  bool exclude_self_;
+};
+
+/// The per-(batch, head) part of EnergyAttentionGrad's vector-Jacobian product. With Q, K the
+/// projections, P the masked softmax of β Q Kᵀ over the keys, and Ū, V̄ the cotangents of
+/// U = P K and V = Pᵀ Q:
+///   P̄ = Ū Kᵀ + Q V̄ᵀ,   S̄ = P ⊙ (P̄ − rowsum(P ⊙ P̄))   (the cotangent of the scores β Q Kᵀ)
+///   Q̄ = P V̄ + β S̄ K,   K̄ = Pᵀ Ū + β S̄ᵀ Q,   R = S̄ K   (β's cotangent is Σ Q ⊙ R per head)
+/// Inputs: [Q | K] and [Ū | V̄] (B, N, 2·H·Y), each half with the heads side by side, beta (H),
+/// then the bool mask when `has_mask`. Output (B, N, 5·H·Y): [U | V | Q̄ | K̄ | R], so that the
+/// products around it treat Q and K together. The fallback states it with matmuls and softmax;
+/// the CUDA kernel does one (batch, head) pair per block in shared memory.
+class EnergyAttentionCoreVjp final : public FusedOp {
+ public:
+  EnergyAttentionCoreVjp(int64_t heads, bool has_mask, bool exclude_self)
+      : heads_(heads), has_mask_(has_mask), exclude_self_(exclude_self) {}
+  const char* name() const override { return "EnergyAttentionCoreVjp"; }
+  Tensor fallback(const Tensors& inputs) const override;
+  BASIN_EVAL_CUDA
+
+ private:
+  int64_t heads_;
   bool has_mask_;
   bool exclude_self_;
 };
@@ -49,6 +76,11 @@ class HopfieldEnergyGrad final : public FusedOp {
   Tensor fallback(const Tensors& inputs) const override;
   void eval_cpu(const Tensors& inputs, Tensor& out) override;
   BASIN_EVAL_CUDA
+  /// The closed form in public ops (models/energy/hopfield_energy.cpp), with A = ReLU(h) or
+  /// softmax(β h) and Ā = −cot ξᵀ: h̄ = Ā ⊙ [h > 0], or β A ⊙ (Ā − rowsum(A ⊙ Ā));
+  /// ḡ = h̄ ξ, ξ̄ = h̄ᵀ g − Aᵀ cot, β̄ = Σ h̄ ⊙ h / β.
+  Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
+              const std::vector<int>& argnums) override;
   bool log_sum_exp() const { return log_sum_exp_; }
 
  private:

@@ -411,4 +411,90 @@ Tensor EnergyAttentionGrad::fallback(const Tensors& in) const {
   return neg(matmul(join(dq), flat(w.wq)) + matmul(join(dk), flat(w.wk)));
 }
 
+namespace {
+
+/// (B, N, H·Y) with the heads side by side ↔ (B, H, N, Y).
+Tensor split_heads(const Tensor& t, int64_t heads) {
+  const int64_t b = t.shape(0), n = t.shape(1), y = t.shape(2) / heads;
+  return swapaxes(reshape(t, {b, n, heads, y}), 1, 2);
+}
+Tensor join_heads(const Tensor& t) {
+  const int64_t b = t.shape(0), h = t.shape(1), n = t.shape(2), y = t.shape(3);
+  return reshape(swapaxes(t, 1, 2), {b, n, h * y});
+}
+
+}  // namespace
+
+Tensors EnergyAttentionGrad::vjp(const Tensors& in, const Tensor&, const Tensor& cot,
+                                 const std::vector<int>& argnums) {
+  const Tensor &g = in[0], &wq = in[1], &wk = in[2], &beta = in[3];
+  const int64_t b = g.shape(0), n = g.shape(1), d = g.shape(2);
+  const int64_t h = wq.shape(0), y = wq.shape(1), hy = h * y;
+  const Tensor mask = has_mask_ ? in[has_bias_ ? 6 : 4] : Tensor();
+  if (hy == 0) {  // no heads: the output is 0 whatever the inputs
+    Tensors zero;
+    for (int i : argnums) zero.push_back(zeros_like(in[static_cast<size_t>(i)]));
+    return zero;
+  }
+  // Both projections side by side, so each product below is one GEMM for Q and K together:
+  // W = [W_Q ; W_K] (2·H·Y, D), and out = −[U V] W with U, V (B, N, H·Y).
+  const Tensor w = concat({reshape(wq, {hy, d}), reshape(wk, {hy, d})}, 0);
+  const Tensor g2 = reshape(g, {b * n, d});
+  Tensor qk = matmul(g2, transpose(w));  // (B·N, 2·H·Y): [Q | K]
+  if (has_bias_) qk = qk + concat({reshape(in[4], {hy}), reshape(in[5], {hy})}, 0);
+  const Tensor neg_cot = reshape(neg(cot), {b * n, d});
+  Tensors core_in{reshape(qk, {b, n, 2 * hy}),
+                  reshape(matmul(neg_cot, transpose(w)), {b, n, 2 * hy}), beta};
+  if (has_mask_) core_in.push_back(mask);
+  const Tensor core =
+      reshape(apply(std::make_shared<EnergyAttentionCoreVjp>(h, has_mask_, exclude_self_), core_in,
+                    {b, n, 5 * hy}, g.dtype()),
+              {b * n, 5 * hy});
+  const Tensor uv = narrow(core, 1, 0, 2 * hy), qkbar = narrow(core, 1, 2 * hy, 2 * hy);
+  // d[W_Q ; W_K] = [U V]ᵀ (−cot) + [Q̄ K̄]ᵀ g, computed once for both when either is asked for.
+  Tensor dw;
+  auto weight_grads = [&] {
+    if (!dw.defined()) dw = matmul(transpose(uv), neg_cot) + matmul(transpose(qkbar), g2);
+    return dw;
+  };
+  Tensors grads;
+  for (int i : argnums) {
+    if (i == 0) {
+      grads.push_back(reshape(matmul(qkbar, w), {b, n, d}));
+    } else if (i == 1 || i == 2) {
+      grads.push_back(reshape(narrow(weight_grads(), 0, i == 1 ? 0 : hy, hy), {h, y, d}));
+    } else if (i == 3) {
+      const Tensor r = narrow(core, 1, 4 * hy, hy);
+      grads.push_back(sum(reshape(narrow(qk, 1, 0, hy) * r, {b * n, h, y}), {0, 2}));
+    } else if (has_bias_ && (i == 4 || i == 5)) {
+      grads.push_back(reshape(sum(narrow(qkbar, 1, i == 4 ? 0 : hy, hy), {0}), {h, y}));
+    } else {
+      fail("[EnergyAttentionGrad] no gradient with respect to the mask");
+    }
+  }
+  return grads;
+}
+
+Tensor EnergyAttentionCoreVjp::fallback(const Tensors& in) const {
+  const int64_t heads = heads_, hy = in[0].shape(2) / 2;
+  const Tensor q = split_heads(narrow(in[0], 2, 0, hy), heads);  // (B, H, N, Y)
+  const Tensor k = split_heads(narrow(in[0], 2, hy, hy), heads);
+  const Tensor ubar = split_heads(narrow(in[1], 2, 0, hy), heads);
+  const Tensor vbar = split_heads(narrow(in[1], 2, hy, hy), heads);
+  const Tensor& beta = in[2];
+  const Tensor mask = has_mask_ ? in[3] : Tensor();
+  const int64_t n = q.shape(2);
+  const Tensor allowed = energy::allowed_keys(mask, exclude_self_, n, q.device());
+  const Tensor p = softmax(energy::dense_scores(q, k, beta, allowed), -1);  // (B, H, N_C, N_B)
+  const Tensor pbar = matmul(ubar, transpose(k)) + matmul(q, transpose(vbar));
+  const Tensor sbar = p * (pbar - sum(p * pbar, {-1}, true));
+  const Tensor b = reshape(beta, {heads, 1, 1});
+  const Tensor sk = matmul(sbar, k);
+  const Tensor u = matmul(p, k), v = matmul(transpose(p), q);
+  const Tensor qbar = matmul(p, vbar) + b * sk;
+  const Tensor kbar = matmul(transpose(p), ubar) + b * matmul(transpose(sbar), q);
+  return concat({join_heads(u), join_heads(v), join_heads(qbar), join_heads(kbar), join_heads(sk)},
+                2);
+}
+
 }  // namespace basin::prims

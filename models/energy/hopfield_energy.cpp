@@ -2,6 +2,8 @@
 // fallback, argument checks and the "hopfield" registration.
 #include "models/energy/hopfield_energy.h"
 
+#include <algorithm>
+
 #include <cmath>
 
 #include <fmt/format.h>
@@ -168,6 +170,35 @@ Tensor HopfieldEnergyGrad::fallback(const Tensors& in) const {
   const Tensor h = energy::similarities(in[0], in[1]);
   const Tensor a = log_sum_exp_ ? softmax(h * in[2], -1) : relu(h);
   return neg(matmul(a, in[1]));
+}
+
+Tensors HopfieldEnergyGrad::vjp(const Tensors& in, const Tensor&, const Tensor& cot,
+                                const std::vector<int>& argnums) {
+  const Tensor &g = in[0], &xi = in[1];
+  const int64_t d = xi.shape(1),
+                rows = g.ndim() > 1 ? numel(g.shape()) / std::max<int64_t>(d, 1) : 1;
+  const Tensor g2 = reshape(g, {rows, d}), cot2 = reshape(cot, {rows, d});  // (rows, D)
+  const Tensor h = energy::similarities(g2, xi);                            // (rows, M)
+  const Tensor abar = neg(matmul(cot2, transpose(xi)));
+  Tensor a, hbar;
+  if (log_sum_exp_) {
+    a = softmax(h * in[2], -1);
+    hbar = in[2] * (a * (abar - sum(a * abar, {-1}, true)));
+  } else {
+    a = relu(h);
+    hbar = where(h > 0.0, abar, 0.0);
+  }
+  Tensors grads;
+  for (int i : argnums) {
+    if (i == 0) {
+      grads.push_back(reshape(matmul(hbar, xi), g.shape()));
+    } else if (i == 1) {
+      grads.push_back(matmul(transpose(hbar), g2) - matmul(transpose(a), cot2));
+    } else {
+      grads.push_back(sum(hbar * h) / in[2]);
+    }
+  }
+  return grads;
 }
 
 }  // namespace basin::prims

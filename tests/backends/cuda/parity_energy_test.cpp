@@ -126,6 +126,17 @@ TEST(CudaParityEnergyKernels, EqualTheirFallbackOnTheGpu) {
       const Tensor want = op.fallback(in);
       const Tensor got = attention_grad_of(a, in);
       EXPECT_LE(normalised_error(got, want), tolerance(1e-5, dt));
+
+      // The per-(batch, head) part of its vjp: the kernel against its fallback.
+      const int64_t hy = a.heads * a.head_dim;
+      Tensors core{make({a.batch, a.tokens, 2 * hy}, 11, -1, 1, dt).to(Device::cuda(0)),
+                   make({a.batch, a.tokens, 2 * hy}, 12, -1, 1, dt).to(Device::cuda(0)), in[3]};
+      if (a.mask != AttentionCase::kNone) core.push_back(in.back());
+      auto core_op = std::make_shared<prims::EnergyAttentionCoreVjp>(
+          a.heads, a.mask != AttentionCase::kNone, a.exclude_self);
+      const Tensor core_got = apply(core_op, core, {a.batch, a.tokens, 5 * hy}, dt);
+      EXPECT_LE(normalised_error(core_got, core_op->fallback(core)), tolerance(1e-5, dt))
+          << "core vjp";
     }
   }
 }
