@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine, from the repository root: unpacks the archive that tools/gpu-bundle.sh
 # made, runs the whole test suite, compute-sanitizer (memcheck over the CUDA tests, racecheck
-# over the reduction kernels) and the benchmarks, and writes each log to LOG_DIR.
+# over the reduction kernels), a short training run of the demo model on the GPU and the
+# benchmarks (with PyTorch's side where it is installed), and writes each log to LOG_DIR.
 # Usage: tools/gpu-check.sh [BUNDLE_DIR] [LOG_DIR]
 set -uo pipefail
 bundle=${1:-gpu-bundle}
@@ -49,10 +50,17 @@ if command -v compute-sanitizer >/dev/null; then
   echo "== compute-sanitizer memcheck (Cuda*)"
   sharded "$logs/memcheck.log" 'Cuda*' compute-sanitizer --tool memcheck --error-exitcode 1 || status=1
   grep -E 'ERROR SUMMARY|PASSED' "$logs/memcheck.log"
-  echo "== compute-sanitizer racecheck (reductions, softmax, norm)"
-  sharded "$logs/racecheck.log" 'CudaParityReduce*:CudaParitySoftmax*:CudaParityNorm*' \
+  echo "== compute-sanitizer racecheck (reductions, softmax, norm, energy kernels)"
+  sharded "$logs/racecheck.log" 'CudaParityReduce*:CudaParitySoftmax*:CudaParityNorm*:CudaParityEnergyKernels*' \
     compute-sanitizer --tool racecheck --error-exitcode 1 || status=1
   grep -E 'HAZARD|ERROR SUMMARY|PASSED' "$logs/racecheck.log"
+fi
+if [ -x "$bin/basin-train" ]; then
+  echo "== training the demo model on the GPU (100 steps)"
+  rm -rf /tmp/basin-gpu/et_demo
+  "$bin/basin-train" --config configs/et_demo.toml --device cuda --set train.steps=100 \
+    --out /tmp/basin-gpu/et_demo >"$logs/train.log" 2>&1 || status=1
+  tail -4 "$logs/train.log"
 fi
 if [ -x "$bin/basin-bench" ]; then
   echo "== benchmarks"

@@ -217,7 +217,7 @@ Tensor masked_patch_loss(const Tensor& pred, const Tensor& patches, const Tensor
             mask.shape(1) == pred.shape(1),
         "[masked_patch_loss] expected a mask ({}, {}), got {}", pred.shape(0), pred.shape(1),
         mask.defined() ? shape_str(mask.shape()) : "undefined");
-  const Tensor scored = unsqueeze((mask > 0.0).astype(pred.dtype()), 2);  // (B, Np, 1)
+  const Tensor scored = unsqueeze((mask.to(pred.device()) > 0.0).astype(pred.dtype()), 2);
   const Tensor sq = square(pred - patches) * scored;
   const double values = static_cast<double>(pred.shape(2));
   if (kind == ImageLoss::rmse) return sqrt(mean(sq));

@@ -166,7 +166,8 @@ class ImageEtTask : public train::Task {
   Tensor loss(const data::Example& batch, train::Metrics& logs) override {
     const Tensor& images = batch.at("image");
     const auto& o = net_->options();
-    const Tensor mask = data::make_masks(train_mask_, images.shape(0), o.grid_h(), o.grid_w());
+    const Tensor mask =
+        data::make_masks(train_mask_, images.shape(0), o.grid_h(), o.grid_w()).to(images.device());
     const auto out = net_->run(images, mask);
     const Tensor value = masked_patch_loss(out.pred, out.patches, mask, loss_);
     if (loss_ == ImageLoss::rmse) {

@@ -3,6 +3,7 @@
 // parameters and batch. Skips without a GPU.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "basin/basin.h"
 #include "data/masking.h"
+#include "models/train/trainer.h"
 #include "models/zoo/image_et.h"
 #include "models/zoo/mil_hopfield.h"
 #include "tests/backends/cuda/parity.h"
@@ -164,6 +166,51 @@ TEST(CudaModelStep, MilHopfieldPoolingFloat32) {
 TEST(CudaModelStep, MilHopfieldPoolingFloat64) {
   if (!cuda_is_available()) GTEST_SKIP() << kNoGpu;
   mil_step(Dtype::f64, 1e-10);
+}
+
+// The trainer on a GPU: the image ET task from a config, as basin-train --device cuda runs it,
+// ends where the same run on the CPU ends.
+TEST(CudaTrainer, ImageEtRunEndsWhereTheCpuRunEnds) {
+  if (!cuda_is_available()) GTEST_SKIP() << kNoGpu;
+  const std::string toml = R"([model]
+type = "image_et"
+patch = 4
+dim = 16
+steps = 3
+step_size = 0.1
+[model.block]
+heads = 2
+head_dim = 8
+memories = 32
+[data]
+type = "procedural"
+size = 16
+channels = 3
+train_size = 64
+test_size = 16
+[train]
+steps = 6
+batch_size = 8
+eval_every = 6
+deterministic = true
+[optim]
+type = "adamw"
+lr = 1e-3
+)";
+  testing::TempDir dir;
+  train::Metrics got, want;
+  for (const char* device : {"cpu", "cuda"}) {
+    Config config = Config::parse(toml, "cuda_trainer.toml");
+    config.set(std::string("train.device=\"") + device + "\"");
+    train::TrainerOptions o;
+    o.run_dir = (dir.path() / device).string();
+    o.quiet = true;
+    train::Trainer trainer(config, o);
+    (std::string(device) == "cpu" ? want : got) = trainer.run();
+  }
+  ASSERT_TRUE(got.count("masked_mse"));
+  EXPECT_NEAR(got.at("masked_mse"), want.at("masked_mse"), 1e-5 * want.at("masked_mse"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "cuda" / "checkpoint-6" / "model.safetensors"));
 }
 
 }  // namespace
