@@ -263,7 +263,8 @@ TEST_F(CliTest, RetrievalOfHalfMaskedPhotos) {
 
 // Every Energy Transformer config resolves (CIFAR-10 on two small batches the test writes).
 TEST_F(CliTest, ImageEtConfigsResolve) {
-  for (const char* name : {"et_demo", "et_mnist", "et_photos"}) {
+  for (const char* name :
+       {"et_demo", "et_mnist", "et_photos", "et_mnist_large", "et_photos_large"}) {
     if (std::string(name) != "et_demo" && !have_mnist()) continue;
     Result r = run("basin-train", std::string("--print-config --config configs/") + name + ".toml");
     EXPECT_EQ(r.code, 0) << name << ": " << r.err;
@@ -284,6 +285,17 @@ TEST_F(CliTest, ImageEtConfigsResolve) {
                  "schedule.warmup_steps=1 --set data.root=" +
                      cifar.string());
   EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// The graph configs resolve on the Amazon graph (the data is read, split and checked).
+TEST_F(CliTest, GraphConfigsResolve) {
+  if (!fs::exists(BASIN_SOURCE_DIR "/../shared/data/fraud-amazon-tam/Amazon.zip")) {
+    GTEST_SKIP() << "../shared/data/fraud-amazon-tam is absent";
+  }
+  for (const char* name : {"graph_et_amazon", "graph_mlp_amazon", "graph_gcn_amazon"}) {
+    Result r = run("basin-train", std::string("--print-config --config configs/") + name + ".toml");
+    EXPECT_EQ(r.code, 0) << name << ": " << r.err;
+  }
 }
 
 // A short image ET run on procedural images: samples, plots of the energy, and basin-eval's
