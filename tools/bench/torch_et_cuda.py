@@ -10,10 +10,11 @@ usage: python3 tools/bench/torch_et_cuda.py [--steps 20]
 import argparse
 import json
 import math
-import statistics
 
 import torch
 import torch.nn as nn
+
+from torch_cuda import seconds
 
 
 class EnergyLayerNorm(nn.Module):
@@ -93,19 +94,9 @@ class ImageET(nn.Module):
         return (((pred - patches) ** 2) * m).sum() / (m.sum() * pred.shape[-1])
 
 
-def gpu_ms(fn, reps, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+def gpu_ms(fn, reps):
+    """Median milliseconds of fn on the GPU (torch_cuda.seconds: CUDA events, 3 warm-up calls)."""
+    return seconds(fn, reps) * 1e3
 
 
 def image_step_ms(batch, steps):
