@@ -12,6 +12,7 @@
 #include "basin/basin.h"
 #include "data/masking.h"
 #include "models/train/trainer.h"
+#include "models/zoo/graph_et.h"
 #include "models/zoo/image_et.h"
 #include "models/zoo/mil_hopfield.h"
 #include "tests/backends/cuda/parity.h"
@@ -166,6 +167,55 @@ TEST(CudaModelStep, MilHopfieldPoolingFloat32) {
 TEST(CudaModelStep, MilHopfieldPoolingFloat64) {
   if (!cuda_is_available()) GTEST_SKIP() << kNoGpu;
   mil_step(Dtype::f64, 1e-10);
+}
+
+/// A 12-node ring with self-loops and one chord per node, in CSR order, on `device`.
+energy::AttentionGraph ring_graph(Device device) {
+  std::vector<int64_t> offsets{0}, src;
+  const int64_t n = 12;
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t key : {(c + n - 1) % n, c, (c + 1) % n, (c * 5 + 3) % n}) src.push_back(key);
+    offsets.push_back(static_cast<int64_t>(src.size()));
+  }
+  energy::AttentionGraph g = energy::AttentionGraph::from_csr(
+      from_vector(offsets, {n + 1}), from_vector(src, {static_cast<int64_t>(src.size())}));
+  for (Tensor* t : {&g.src, &g.dst, &g.offsets}) {
+    if (t->defined()) *t = t->to(device);
+  }
+  return g;
+}
+
+void graph_et_step(Dtype dtype, double tol) {
+  const auto factory = [dtype] {
+    zoo::GraphETOptions o;
+    o.num_features = 6;
+    o.dim = 16;
+    o.steps = 3;
+    o.step_size = 0.3;
+    o.dtype = dtype;
+    Config block = Config::parse("heads = 2\nhead_dim = 8\nmemories = 32\n");
+    return std::make_shared<zoo::GraphEnergyTransformer>(
+        o, energy::make_energy_transformer_block(block, 16, dtype));
+  };
+  const Tensor features = make({12, 6}, 8, -1, 1, dtype);
+  const Tensor labels = from_vector(std::vector<int64_t>{0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}, {12});
+  const Tensor weight = from_vector(std::vector<double>{1.0, 3.0}, {2}).astype(dtype);
+  const auto loss = [&](nn::Module& m, Device device) {
+    auto& model = dynamic_cast<zoo::GraphEnergyTransformer&>(m);
+    const Tensor logits = model.forward(features.to(device), ring_graph(device));
+    return nn::cross_entropy(logits, labels.to(device), weight.to(device));
+  };
+  expect_same_step(factory, loss, tol);
+}
+
+TEST(CudaModelStep, GraphEnergyTransformerFloat32) {
+  if (!cuda_is_available()) GTEST_SKIP() << kNoGpu;
+  graph_et_step(Dtype::f32, 1e-4);
+}
+
+TEST(CudaModelStep, GraphEnergyTransformerFloat64) {
+  if (!cuda_is_available()) GTEST_SKIP() << kNoGpu;
+  graph_et_step(Dtype::f64, 1e-10);
 }
 
 // The trainer on a GPU: the image ET task from a config, as basin-train --device cuda runs it,
