@@ -26,6 +26,16 @@ double median_seconds(const std::function<void()>& fn, int reps, int warmup = 2)
 /// Peak resident set size of this process, MiB.
 double peak_rss_mib();
 
+/// A training step's timing: median and fastest step, the matmul GFLOP per step counted by the
+/// kernels (core/counters.h), and the last step's loss.
+struct StepTiming {
+  double ms_median = 0, ms_min = 0, matmul_gflop = 0;
+  double last_loss = 0;
+};
+
+/// Times `steps` calls of step() (each returning the step's loss) after `warmup` calls.
+StepTiming time_steps(const std::function<double()>& step, int steps, int warmup);
+
 /// Runs fn with the OpenMP thread count set to `threads`, restoring it afterwards.
 template <class F>
 auto with_threads(int threads, F&& fn);

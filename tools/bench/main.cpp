@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/counters.h"
 #include "tools/bench/bench.h"
 
 namespace basin::bench {
@@ -24,6 +25,22 @@ double median_seconds(const std::function<void()>& fn, int reps, int warmup) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+StepTiming time_steps(const std::function<double()>& step, int steps, int warmup) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> ms;
+  reset_matmul_flops();
+  double loss = 0;
+  for (int i = 0; i < steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    loss = step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  const double flops = static_cast<double>(matmul_flops()) / steps;
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms.front(), flops / 1e9, loss};
 }
 
 double peak_rss_mib() {

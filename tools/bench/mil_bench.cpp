@@ -3,12 +3,7 @@
 // 230–256–128, 4 heads × 32, one learned query, β = 1/sqrt(32), BCE, Adam lr 1e-3).
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
-#include <vector>
-
 #include "basin/basin.h"
-#include "core/counters.h"
 #include "models/zoo/mil_hopfield.h"
 #include "tools/bench/bench.h"
 
@@ -52,28 +47,17 @@ Json mil_step() {
     adam.step();
     return loss.item<double>();
   };
-  constexpr int kWarmup = 5, kSteps = 50;
-  for (int i = 0; i < kWarmup; ++i) step();
-  std::vector<double> ms;
-  double loss = 0;
-  reset_matmul_flops();
-  for (int i = 0; i < kSteps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    loss = step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                     .count());
-  }
-  const double gflop = static_cast<double>(matmul_flops()) / kSteps / 1e9;
-  std::sort(ms.begin(), ms.end());
+  constexpr int kSteps = 50;
+  const StepTiming t = time_steps(step, kSteps, 5);
   return {{"bench", "mil-step"},
-          {"ms_per_step", ms[ms.size() / 2]},
-          {"ms_min", ms.front()},
+          {"ms_per_step", t.ms_median},
+          {"ms_min", t.ms_min},
           {"peak_rss_mib", peak_rss_mib()},
-          {"matmul_gflop_per_step", gflop},
-          {"gflops", gflop / (ms[ms.size() / 2] / 1e3)},
+          {"matmul_gflop_per_step", t.matmul_gflop},
+          {"gflops", t.matmul_gflop / (t.ms_median / 1e3)},
           {"threads", omp_get_max_threads()},
           {"steps", kSteps},
-          {"loss", loss},
+          {"loss", t.last_loss},
           {"size",
            "16 bags x 50 instances x 230 features, MLP 230-256-128, HopfieldPooling 4x32 heads, "
            "1 query, beta=1/sqrt(32), BCE, Adam lr=1e-3"}};

@@ -3,41 +3,13 @@
 // peak_rss_mib and the achieved matmul GFLOP/s (FLOPs counted by the kernels).
 #include <omp.h>
 
-#include <algorithm>
-#include <chrono>
-#include <vector>
-
 #include "basin/basin.h"
-#include "core/counters.h"
 #include "data/masking.h"
 #include "models/zoo/image_et.h"
 #include "tools/bench/bench.h"
 
 namespace basin::bench {
 namespace {
-
-struct StepTiming {
-  double ms_median = 0, ms_min = 0, matmul_gflop = 0;
-  double last_loss = 0;
-};
-
-/// Times `steps` calls of step() after `warmup`; FLOPs counted over the timed steps.
-template <class Step>
-StepTiming time_steps(Step&& step, int steps, int warmup) {
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  reset_matmul_flops();
-  double loss = 0;
-  for (int i = 0; i < steps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    loss = step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                     .count());
-  }
-  const double flops = static_cast<double>(matmul_flops()) / steps;
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front(), flops / 1e9, loss};
-}
 
 /// The image ET at the reference size (et_image.py): batch 32 (or `batch`), 32×32×3 images,
 /// patch 4 → 64 patches + CLS, D = 128, 4 heads × 32, M = 512 ReLU² memories, T = 12, α = 0.1,
