@@ -7,7 +7,8 @@
 namespace basin {
 
 /// Base of fused ops. A subclass states fallback() with public ops and may override eval_cpu /
-/// eval_cuda with a fused kernel; vjp differentiates the fallback. Every fused op is tested equal
+/// eval_cuda with a fused kernel; vjp differentiates the fallback unless the subclass states it in
+/// closed form (with public ops, so still differentiable). Every fused op is tested equal
 /// to its fallback in value, gradient and second derivative.
 class FusedOp : public Op {
  public:

@@ -66,8 +66,8 @@ struct AttentionGraph {
 /// learnable, a buffer otherwise; "bq", "bk" (H, Y) with bias.
 ///
 /// dE/dg has a closed form (both terms of §2.5; flax `manual_grad`): energy_grad runs it as the
-/// fused op prims::EnergyAttentionGrad, whose derivatives are those of its ops-only fallback; on
-/// a graph it is written with segment softmax and segment sums.
+/// fused op prims::EnergyAttentionGrad, whose derivatives (a closed-form vjp) equal those of its
+/// ops-only fallback; on a graph it is written with segment softmax and segment sums.
 class EnergyAttention : public EnergyModule {
  public:
   /// dim D, heads H, head_dim Y. Weights draw from `gen` (the default generator when null).
