@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -73,17 +74,14 @@ Tensor apply(std::shared_ptr<Op> op, const Tensors& inputs, const Shape& shape, 
   impl->device = device;
   Tensor out(impl);
   const Device where = inputs.empty() ? device : inputs[0].device();
-  if (profile::enabled()) {
-    profile::OpScope scope(op->name(), where);
+  {
+    std::optional<profile::OpScope> scope;
+    if (profile::enabled()) scope.emplace(op->name(), where);
     if (where.is_cpu()) {
       op->eval_cpu(inputs, out);
     } else {
       op->eval_cuda(inputs, out);
     }
-  } else if (where.is_cpu()) {
-    op->eval_cpu(inputs, out);
-  } else {
-    op->eval_cuda(inputs, out);
   }
   if (record && is_floating(dtype) && is_grad_enabled()) {
     impl->inputs = inputs;

@@ -11,7 +11,7 @@
 namespace basin {
 namespace {
 
-Tensor empty_cpu(const Shape& shape, Dtype dtype, Device device = Device::cpu()) {
+Tensor empty_on(const Shape& shape, Dtype dtype, Device device = Device::cpu()) {
   for (int64_t s : shape) {
     if (s < 0) fail("[zeros] negative dimension in shape {}", shape_str(shape));
   }
@@ -26,7 +26,7 @@ Tensor empty_cpu(const Shape& shape, Dtype dtype, Device device = Device::cpu())
 
 template <class F>
 Tensor generate(const Shape& shape, Dtype dtype, Device device, F&& value_at) {
-  Tensor t = empty_cpu(shape, dtype);
+  Tensor t = empty_on(shape, dtype);
   dispatch_all(dtype, "zeros", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = t.data<T>();
@@ -40,7 +40,7 @@ Tensor generate(const Shape& shape, Dtype dtype, Device device, F&& value_at) {
 
 Tensor full(const Shape& shape, double value, Dtype dtype, Device device) {
   if (device.is_cuda()) {
-    Tensor t = empty_cpu(shape, dtype, device);
+    Tensor t = empty_on(shape, dtype, device);
     cuda_backend::fill(t.raw_data(), dtype, value, t.numel(), device.index);
     return t;
   }
@@ -91,7 +91,7 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device devi
   if (basin::numel(shape) != static_cast<int64_t>(values.size())) {
     fail("[from_vector] {} values do not fill shape {}", values.size(), shape_str(shape));
   }
-  Tensor t = empty_cpu(shape, dtype_of<T>);
+  Tensor t = empty_on(shape, dtype_of<T>);
   if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
   return device.is_cpu() ? t : t.to(device);
 }
@@ -107,7 +107,7 @@ Tensor from_vector(const std::vector<bool>& values, const Shape& shape, Device d
   if (basin::numel(shape) != static_cast<int64_t>(values.size())) {
     fail("[from_vector] {} values do not fill shape {}", values.size(), shape_str(shape));
   }
-  Tensor t = empty_cpu(shape, Dtype::boolean);
+  Tensor t = empty_on(shape, Dtype::boolean);
   bool* p = t.data<bool>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
   return device.is_cpu() ? t : t.to(device);

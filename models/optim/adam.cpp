@@ -51,30 +51,11 @@ void Adam::update(size_t index, const Tensor& param, const Tensor& grad) {
   s.bias_correction2_sqrt = std::sqrt(1.0 - std::pow(b2, t));
   s.decoupled = decoupled_;
   s.amsgrad = options_.amsgrad;
-  if (param.is_contiguous()) {
-    // One fused pass (core/prims/optim.h) on the parameter's device.
-    prims::adam_update(param, grad.contiguous(), m, v, vmax, s);
-    return;
-  }
-  // A strided parameter: the same arithmetic in tensor ops.
-  Tensor g = grad;
-  if (s.weight_decay != 0.0) {
-    if (decoupled_) {
-      param.assign(param * (1.0 - s.lr * s.weight_decay));
-    } else {
-      g = g + s.weight_decay * param;
-    }
-  }
-  m.assign(m * b1 + (1.0 - b1) * g);
-  v.assign(v * b2 + (1.0 - b2) * (g * g));
-  Tensor second = v;
-  if (vmax.defined()) {
-    vmax.assign(maximum(vmax, v));
-    second = vmax;
-  }
-  // PyTorch's order of operations: bias-correct the root, then add eps.
-  const Tensor denom = sqrt(second) / s.bias_correction2_sqrt + s.eps;
-  param.assign(param - s.step_size * (m / denom));
+  // One fused pass (core/prims/optim.h) on the parameter's device; a strided parameter is
+  // updated in a contiguous copy and written back.
+  const Tensor target = param.is_contiguous() ? param : param.contiguous();
+  prims::adam_update(target, grad.contiguous(), m, v, vmax, s);
+  if (!param.is_contiguous()) param.assign(target);
 }
 
 }  // namespace basin::optim

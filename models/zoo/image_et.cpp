@@ -103,7 +103,9 @@ Tensor ImageEnergyTransformer::embed(const Tensor& patches, const Tensor& mask) 
 
 Tensor ImageEnergyTransformer::descend(const Tensor& x0, EnergyTrace* trace) {
   Tensor x = x0;
-  const Tensor alpha = step_size().to(x.device()).astype(x.dtype());
+  // A fixed α is made on x's device (a fill there, no copy from the host).
+  const Tensor alpha = alpha_.defined() ? alpha_.to(x.device()).astype(x.dtype())
+                                        : scalar(options_.step_size, x.dtype(), x.device());
   auto record = [&](const Tensor& state) {
     NoGradGuard no_grad;
     const Tensor s = state.detach();

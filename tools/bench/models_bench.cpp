@@ -18,7 +18,6 @@ namespace {
 Json et_image_step(const std::string& name, int64_t batch, Device device) {
   if (device.is_cuda() && !cuda_is_available())
     return {{"bench", name}, {"skipped", "no CUDA device"}};
-  const int64_t kBatch = batch;
   constexpr int64_t kSize = 32, kPatch = 4, kDim = 128;
   manual_seed(0);
   zoo::ImageETOptions o;
@@ -43,9 +42,9 @@ Json et_image_step(const std::string& name, int64_t batch, Device device) {
   Generator mask_gen(2);
   int64_t cursor = 0;
   auto step = [&] {
-    const Tensor images = slice(pool, 0, cursor, cursor + kBatch).contiguous();
-    cursor = (cursor + kBatch) % 512;
-    const Tensor mask = data::make_masks(half, kBatch, 8, 8, &mask_gen).to(device);
+    const Tensor images = slice(pool, 0, cursor, cursor + batch).contiguous();
+    cursor = (cursor + batch) % 512;
+    const Tensor mask = data::make_masks(half, batch, 8, 8, &mask_gen).to(device);
     const auto out = model->run(images, mask);
     const Tensor loss = zoo::masked_patch_loss(out.pred, out.patches, mask);
     adam.zero_grad();
@@ -56,7 +55,7 @@ Json et_image_step(const std::string& name, int64_t batch, Device device) {
   const StepTiming t = time_steps(step, 20, 3);
   return {{"bench", name},
           {"device", device.str()},
-          {"batch", kBatch},
+          {"batch", batch},
           {"ms_per_step", t.ms_median},
           {"ms_min", t.ms_min},
           {"peak_rss_mib", peak_rss_mib()},
