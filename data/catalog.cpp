@@ -63,6 +63,11 @@ LabelledData photos(Config& section, uint64_t seed) {
   o.max_side = section.get<int64_t>("max_side", 256);
   o.crops_per_epoch = section.get<int64_t>("crops_per_epoch", 4096);
   o.flip_probability = section.get<double>("flip", 0.5);
+  o.dihedral = section.get<bool>("dihedral", false);
+  o.channel_shuffle = section.get<bool>("channel_shuffle", false);
+  o.jitter = section.get<double>("jitter", 0.0);
+  o.min_std = section.get<double>("min_std", 0.0);
+  o.scales = section.get<std::vector<int64_t>>("scales", {1});
   o.seed = seed;
   const auto held_out = section.get<std::vector<std::string>>("test_images", {"astronaut.png"});
   check(fs::is_directory(root), "[config] {}.root: {} is not a folder", section.prefix(), root);

@@ -1,6 +1,7 @@
 // Photograph crops and tiles, and the catalog's procedural and photos datasets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "basin/basin.h"
@@ -34,6 +35,59 @@ TEST(Photos, CropsAreDeterministicPerEpochAndInsideTheirPhotograph) {
   crops.set_epoch(1);
   EXPECT_FALSE(all_close(crops.get(7).at("image"), a.at("image"), 0, 0));
   EXPECT_TRUE(throws_error([&] { PhotoCrops(photos, {.crop = 41}); }, {"smaller than a 41x41"}));
+}
+
+TEST(Photos, AugmentationsKeepTheCropsPixelsAndDropFlatCrops) {
+  // One 3 × 8 × 8 photograph whose left half is flat: min_std must redraw crops there.
+  Tensor photo = rand({3, 8, 16});
+  float* x = photo.data<float>();
+  for (int64_t ch = 0; ch < 3; ++ch) {
+    for (int64_t y = 0; y < 8; ++y) {
+      for (int64_t col = 0; col < 8; ++col) x[(ch * 8 + y) * 16 + col] = 0.25f;
+    }
+  }
+  PhotoCropsOptions plain{.crop = 8, .crops_per_epoch = 64, .flip_probability = 0};
+  PhotoCropsOptions aug = plain;
+  aug.dihedral = true;
+  aug.channel_shuffle = true;
+  PhotoCrops a({photo}, plain), b({photo}, aug);
+  int flat = 0, changed = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    const Tensor p = a.get(i).at("image"), q = b.get(i).at("image");
+    // A symmetry of the square and a channel order move pixels but keep their multiset.
+    std::vector<float> u(p.data<float>(), p.data<float>() + p.numel());
+    std::vector<float> v(q.data<float>(), q.data<float>() + q.numel());
+    std::sort(u.begin(), u.end());
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ(u, v);
+    changed += !all_close(p, q, 0, 0);
+    flat += u.front() == u.back();
+  }
+  EXPECT_GT(changed, 40);  // 47 of 48 (symmetry, channel order) pairs move a random crop
+  EXPECT_GT(flat, 0);      // left-aligned crops of the flat half
+  PhotoCropsOptions sharp = plain;
+  sharp.min_std = 0.05;
+  PhotoCrops c({photo}, sharp);
+  for (int64_t i = 0; i < 64; ++i) {
+    const Tensor q = c.get(i).at("image");
+    EXPECT_GE(max(q).item<double>() - min(q).item<double>(), 0.05) << "crop " << i;
+  }
+  PhotoCropsOptions jittered = plain;
+  jittered.jitter = 0.5;
+  PhotoCrops d({photo}, jittered);
+  for (int64_t i = 0; i < 8; ++i) {
+    const Tensor q = d.get(i).at("image");
+    EXPECT_GE(min(q).item<double>(), 0.0);
+    EXPECT_LE(max(q).item<double>(), 1.0);
+    EXPECT_FALSE(all_close(q, a.get(i).at("image"), 1e-6, 1e-6));
+  }
+  PhotoCropsOptions scaled = plain;
+  scaled.scales = {1, 2};
+  EXPECT_TRUE(throws_error([&] { PhotoCrops({photo}, scaled); }, {"at scale 1/2", "8x8 crop"}));
+  scaled.crop = 4;
+  PhotoCrops e({photo}, scaled);
+  for (int64_t i = 0; i < 16; ++i) EXPECT_EQ(e.get(i).at("label").item<int64_t>(), 0);
+  EXPECT_TRUE(throws_error([&] { PhotoCrops({photo}, {.crop = 4, .jitter = 1.5}); }, {"jitter"}));
 }
 
 TEST(Photos, TilesCoverTheHeldOutPhotographs) {
