@@ -62,6 +62,54 @@ class EnergyAttentionCoreVjp final : public FusedOp {
   bool exclude_self_;
 };
 
+/// The per-edge core of the attention energy's gradient on a graph (graph ET): for the edges
+/// e = (B → C) of a CSR graph, the scores s_e = β_h Q_C·K_B, P the softmax of s over each query
+/// C's edges (−inf on B = C when `exclude_self`; a query with no edge left gets zeros), and
+///   U_C = Σ_{e into C} P_e K_B,   V_B = Σ_{e out of B} P_e Q_C.
+/// The layer's dE/dg is then −[U V] [W_Q ; W_K], with the projections in public ops around it.
+/// Inputs: [Q | K] (N, 2·H·Y) with the heads side by side, beta (H), the CSR offsets (N + 1) and
+/// src (E) (int32 or int64). Output (N, 2·H·Y): [U | V]. The fallback
+/// (models/energy/attention.cpp) uses gathers and segment ops over (E, H, Y) rows; the CPU
+/// kernel (backends/cpu/graph_energy.cpp) goes through each query's edges once, then each key's
+/// through a transposed index, and holds only the (E, H) probabilities. The vjp is the closed
+/// form of EnergyAttentionGraphCoreVjp.
+class EnergyAttentionGraphCore final : public FusedOp {
+ public:
+  EnergyAttentionGraphCore(int64_t heads, bool exclude_self)
+      : heads_(heads), exclude_self_(exclude_self) {}
+  const char* name() const override { return "EnergyAttentionGraphCore"; }
+  Tensor fallback(const Tensors& inputs) const override;
+  void eval_cpu(const Tensors& inputs, Tensor& out) override;
+  Tensors vjp(const Tensors& inputs, const Tensor& out, const Tensor& cotangent,
+              const std::vector<int>& argnums) override;
+  int64_t heads() const { return heads_; }
+  bool exclude_self() const { return exclude_self_; }
+
+ private:
+  int64_t heads_;
+  bool exclude_self_;
+};
+
+/// EnergyAttentionGraphCore's vector-Jacobian product, edge by edge as the dense
+/// EnergyAttentionCoreVjp: with Ū, V̄ the cotangents of U and V, per edge e = (B → C)
+///   P̄_e = Ū_C·K_B + V̄_B·Q_C,   S̄_e = P_e (P̄_e − Σ_{e' into C} P_e' P̄_e'),
+///   Q̄_C = Σ_{e into C} P_e V̄_B + β R_C,   R_C = Σ_{e into C} S̄_e K_B,
+///   K̄_B = Σ_{e out of B} (P_e Ū_C + β S̄_e Q_C),   and β's cotangent Σ Q ⊙ R per head.
+/// Inputs: [Q | K] and [Ū | V̄] (N, 2·H·Y), beta (H), offsets, src. Output (N, 3·H·Y):
+/// [Q̄ | K̄ | R]. The fallback states it with segment ops, so it differentiates again.
+class EnergyAttentionGraphCoreVjp final : public FusedOp {
+ public:
+  EnergyAttentionGraphCoreVjp(int64_t heads, bool exclude_self)
+      : heads_(heads), exclude_self_(exclude_self) {}
+  const char* name() const override { return "EnergyAttentionGraphCoreVjp"; }
+  Tensor fallback(const Tensors& inputs) const override;
+  void eval_cpu(const Tensors& inputs, Tensor& out) override;
+
+ private:
+  int64_t heads_;
+  bool exclude_self_;
+};
+
 /// dE/dg of the Hopfield-network energy (mission-anchors §2.5, flax_core.py CHNReLU/CHNSoftmax
 /// `manual_grad`), with h = g ξᵀ per token:
 ///   ReLU² (E = −½ Σ ReLU(h)²):        dE/dg = − ReLU(h) ξ

@@ -226,6 +226,16 @@ Tensor energy_attention_graph_grad(const Tensor& g, const AttentionWeights& weig
   const AttentionWeights w = cast(weights, dtype);
   const Tensor x = g.astype(dtype);
   const int64_t n = x.shape(0), h = w.wq.shape(0), y = w.wq.shape(1), d = w.wq.shape(2);
+  if (graph.offsets.defined() && h * y > 0) {
+    // CSR: the per-edge work is one fused op between the projections, −[U V] [W_Q ; W_K] with
+    // [U V] from [Q K] = g [W_Q ; W_K]ᵀ (+ biases).
+    const Tensor wqk = concat({reshape(w.wq, {h * y, d}), reshape(w.wk, {h * y, d})}, 0);
+    Tensor qk = matmul(x, transpose(wqk));
+    if (w.bq.defined()) qk = qk + concat({reshape(w.bq, {h * y}), reshape(w.bk, {h * y})}, 0);
+    const Tensor uv = apply(std::make_shared<prims::EnergyAttentionGraphCore>(h, exclude_self),
+                            {qk, w.beta, graph.offsets, graph.src}, {n, 2 * h * y}, dtype);
+    return neg(matmul(uv, wqk));
+  }
   const EdgeTerms e = edge_terms(x, w, graph, exclude_self);
   const Tensor p = unsqueeze(graph.offsets.defined() ? segment_softmax(e.scores, graph.offsets)
                                                      : segment_softmax(e.scores, graph.dst, n),
@@ -495,6 +505,79 @@ Tensor EnergyAttentionCoreVjp::fallback(const Tensors& in) const {
   const Tensor kbar = matmul(transpose(p), ubar) + b * matmul(transpose(sbar), q);
   return concat({join_heads(u), join_heads(v), join_heads(qbar), join_heads(kbar), join_heads(sk)},
                 2);
+}
+
+// --- the graph core ----------------------------------------------------------------------------
+
+namespace {
+
+/// The per-edge terms both graph-core fallbacks share: Q, K (N, H, Y) from [Q | K], the query of
+/// every edge, the gathered rows and the softmax P (E, H, 1) over each query's edges.
+struct GraphCoreTerms {
+  Tensor q, k, dst, q_dst, k_src, p;
+};
+
+GraphCoreTerms graph_core_terms(const Tensor& qk, const Tensor& beta, const Tensor& offsets,
+                                const Tensor& src, int64_t heads, bool exclude_self) {
+  const int64_t n = qk.shape(0), hy = qk.shape(1) / 2;
+  GraphCoreTerms t;
+  t.q = reshape(narrow(qk, 1, 0, hy), {n, heads, hy / heads});
+  t.k = reshape(narrow(qk, 1, hy, hy), {n, heads, hy / heads});
+  t.dst = segment_ids_from_offsets(offsets, src.numel());
+  t.q_dst = index_select(t.q, 0, t.dst);
+  t.k_src = index_select(t.k, 0, src);
+  Tensor scores = sum(t.q_dst * t.k_src, {-1}) * beta;  // (E, H)
+  if (exclude_self) {
+    scores = where(unsqueeze(equal(src, t.dst), 1), -energy::kInf, scores);
+  }
+  t.p = unsqueeze(segment_softmax(scores, offsets), -1);
+  return t;
+}
+
+}  // namespace
+
+Tensor EnergyAttentionGraphCore::fallback(const Tensors& in) const {
+  const Tensor &offsets = in[2], &src = in[3];
+  const int64_t n = in[0].shape(0), hy = in[0].shape(1) / 2;
+  const GraphCoreTerms t = graph_core_terms(in[0], in[1], offsets, src, heads_, exclude_self_);
+  const Tensor u = segment_sum(t.p * t.k_src, offsets), v = segment_sum(t.p * t.q_dst, src, n);
+  return concat({reshape(u, {n, hy}), reshape(v, {n, hy})}, 1);
+}
+
+Tensors EnergyAttentionGraphCore::vjp(const Tensors& in, const Tensor&, const Tensor& cot,
+                                      const std::vector<int>& argnums) {
+  const Tensor &qk = in[0], &beta = in[1];
+  const int64_t n = qk.shape(0), hy = qk.shape(1) / 2;
+  const Tensor core = apply(std::make_shared<EnergyAttentionGraphCoreVjp>(heads_, exclude_self_),
+                            {qk, cot, beta, in[2], in[3]}, {n, 3 * hy}, qk.dtype());  // [Q̄ | K̄ | R]
+  Tensors grads;
+  for (int i : argnums) {
+    if (i == 0) {
+      grads.push_back(narrow(core, 1, 0, 2 * hy));
+    } else if (i == 1) {
+      const Tensor qr = narrow(qk, 1, 0, hy) * narrow(core, 1, 2 * hy, hy);
+      grads.push_back(sum(reshape(qr, {n, heads_, hy / heads_}), {0, 2}));
+    } else {
+      fail("[EnergyAttentionGraphCore] no gradient with respect to the graph");
+    }
+  }
+  return grads;
+}
+
+Tensor EnergyAttentionGraphCoreVjp::fallback(const Tensors& in) const {
+  const Tensor &beta = in[2], &offsets = in[3], &src = in[4];
+  const int64_t n = in[0].shape(0), hy = in[0].shape(1) / 2, y = hy / heads_;
+  const GraphCoreTerms t = graph_core_terms(in[0], beta, offsets, src, heads_, exclude_self_);
+  const Tensor ubar_dst = index_select(reshape(narrow(in[1], 1, 0, hy), {n, heads_, y}), 0, t.dst);
+  const Tensor vbar_src = index_select(reshape(narrow(in[1], 1, hy, hy), {n, heads_, y}), 0, src);
+  const Tensor pbar = sum(ubar_dst * t.k_src + vbar_src * t.q_dst, {-1}, true);  // (E, H, 1)
+  const Tensor mean = index_select(segment_sum(t.p * pbar, offsets), 0, t.dst);
+  const Tensor sbar = t.p * (pbar - mean);
+  const Tensor b = reshape(beta, {1, heads_, 1});
+  const Tensor r = segment_sum(sbar * t.k_src, offsets);
+  const Tensor qbar = segment_sum(t.p * vbar_src, offsets) + b * r;
+  const Tensor kbar = segment_sum(t.p * ubar_dst + b * sbar * t.q_dst, src, n);
+  return concat({reshape(qbar, {n, hy}), reshape(kbar, {n, hy}), reshape(r, {n, hy})}, 1);
 }
 
 }  // namespace basin::prims

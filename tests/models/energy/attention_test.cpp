@@ -3,7 +3,11 @@
 // finite differences; masks and exclude_self; graphs; the module, the registry and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "core/prims/energy.h"
 #include "models/energy/attention.h"
@@ -368,6 +372,110 @@ TEST(EnergyAttention, GraphGradientEqualsAutogradAndDerivatives) {
           inputs);
     }
   }
+}
+
+/// A random CSR graph of n nodes: node c gets up to max_degree distinct keys (possibly none), a
+/// self-loop among them half of the time.
+AttentionGraph random_csr(int64_t n, int64_t max_degree, uint64_t seed, Dtype index = Dtype::i64) {
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> offsets{0}, src;
+  for (int64_t c = 0; c < n; ++c) {
+    const auto degree = static_cast<int64_t>(rng() % static_cast<uint64_t>(max_degree + 1));
+    std::vector<int64_t> keys;
+    for (int64_t i = 0; i < degree; ++i) keys.push_back(static_cast<int64_t>(rng() % n));
+    if (rng() % 2) keys.push_back(c);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    src.insert(src.end(), keys.begin(), keys.end());
+    offsets.push_back(static_cast<int64_t>(src.size()));
+  }
+  const auto e = static_cast<int64_t>(src.size());
+  return AttentionGraph::from_csr(from_vector(offsets, {n + 1}).astype(index),
+                                  from_vector(src, {e}).astype(index));
+}
+
+TEST(EnergyAttention, GraphFusedCoreEqualsTheEdgeOpsWithTheirDerivatives) {
+  // A CSR graph runs the fused core; the same edges as an edge list run the edge ops.
+  const Tensor g = make({6, 4}, 90, -1.5, 1.5);
+  for (Dtype index : {Dtype::i64, Dtype::i32}) {
+    const AttentionGraph csr = random_csr(6, 4, 91, index);
+    const AttentionGraph edges = AttentionGraph::from_edges(csr.src, csr.dst);
+    for (bool bias : {false, true}) {
+      Tensors inputs{g};
+      for (const Tensor& t : flatten(attention_weights(2, 3, 4, 92, bias))) inputs.push_back(t);
+      for (bool excl : {false, true}) {
+        const std::string what = std::string(dtype_name(index)) + " bias " + std::to_string(bias) +
+                                 " exclude_self " + std::to_string(excl);
+        const AttentionWeights w = unflatten(inputs, 1);
+        const Tensor want = energy_attention_graph_grad(g, w, edges, excl);
+        EXPECT_TRUE(all_close(energy_attention_graph_grad(g, w, csr, excl), want, 1e-12, 1e-13))
+            << what;
+        const Tensor got32 =
+            energy_attention_graph_grad(g.astype(Dtype::f32), as_dtype(w, Dtype::f32), csr, excl);
+        EXPECT_TRUE(all_close(got32, want, 1e-4, 1e-5)) << what << " float32";
+        // First- and second-order vjps of the closed form against autograd of the edge ops.
+        const Fn fused = [&](const Tensors& in) {
+          return Tensors{energy_attention_graph_grad(in[0], unflatten(in, 1), csr, excl)};
+        };
+        const Fn ops = [&](const Tensors& in) {
+          return Tensors{energy_attention_graph_grad(in[0], unflatten(in, 1), edges, excl)};
+        };
+        const Tensor v = make(g.shape(), 93);
+        const auto gf = vjp(fused, inputs, {v}).second, go = vjp(ops, inputs, {v}).second;
+        ASSERT_EQ(gf.size(), inputs.size());
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          EXPECT_TRUE(all_close(gf[i], go[i], 1e-11, 1e-12)) << what << " input " << i;
+        }
+        auto second = [&](const Fn& f) {
+          const Fn back = [&f, n = inputs.size()](const Tensors& in) {
+            return vjp(f, Tensors(in.begin(), in.begin() + static_cast<long>(n)), {in[n]}).second;
+          };
+          Tensors all = inputs;
+          all.push_back(v);
+          Tensors cot;
+          uint64_t seed = 94;
+          for (const Tensor& t : inputs) cot.push_back(make(t.shape(), seed++));
+          return vjp(back, all, cot).second;
+        };
+        const auto hf = second(fused), ho = second(ops);
+        ASSERT_EQ(hf.size(), inputs.size() + 1);
+        for (size_t i = 0; i < hf.size(); ++i) {
+          EXPECT_TRUE(all_close(hf[i], ho[i], 1e-10, 1e-11)) << what << " input " << i;
+        }
+        if (index == Dtype::i64) basin::testing::expect_derivatives(fused, inputs);
+      }
+    }
+  }
+}
+
+TEST(EnergyAttention, GraphCoreKernelsEqualTheirFallbacks) {
+  // Enough nodes and edges for the kernels to run on every thread; empty rows and self-loops.
+  const int64_t n = 300, heads = 4, y = 8;
+  const AttentionGraph graph = random_csr(n, 12, 95);
+  const Tensor qk = make({n, 2 * heads * y}, 96, -1.5, 1.5);
+  const Tensor cot = make({n, 2 * heads * y}, 97);
+  const Tensor beta = make({heads}, 98, 0.2, 1.0);
+  for (bool excl : {false, true}) {
+    auto core = std::make_shared<prims::EnergyAttentionGraphCore>(heads, excl);
+    const Tensors in{qk, beta, graph.offsets, graph.src};
+    const Tensor want = core->fallback(in);
+    EXPECT_TRUE(all_close(apply(core, in, want.shape(), Dtype::f64), want, 1e-12, 1e-13));
+    const Tensors in32{qk.astype(Dtype::f32), beta.astype(Dtype::f32), graph.offsets, graph.src};
+    EXPECT_TRUE(all_close(apply(core, in32, want.shape(), Dtype::f32), want, 1e-4, 1e-5));
+    auto back = std::make_shared<prims::EnergyAttentionGraphCoreVjp>(heads, excl);
+    const Tensors vin{qk, cot, beta, graph.offsets, graph.src};
+    const Tensor want_vjp = back->fallback(vin);
+    EXPECT_TRUE(all_close(apply(back, vin, want_vjp.shape(), Dtype::f64), want_vjp, 1e-11, 1e-12));
+  }
+  // A malformed CSR index is named, not read out of bounds.
+  const Tensor bad_src = tensor<int64_t>({0, 7});
+  EXPECT_TRUE(throws_error(
+      [&] {
+        apply(std::make_shared<prims::EnergyAttentionGraphCore>(1, false),
+              {make({3, 2}, 1), make({1}, 2), tensor<int64_t>({0, 1, 2, 2}), bad_src}, {3, 2},
+              Dtype::f64);
+      },
+      {"EnergyAttentionGraphCore", "node 7"}));
 }
 
 // --- the module --------------------------------------------------------------------------------
