@@ -183,11 +183,26 @@ void Where::eval_cpu(const Tensors& in, Tensor& out) {
   const Shape cs = broadcast_strides(in[0].shape(), in[0].strides(), out.shape());
   const Shape as = broadcast_strides(in[1].shape(), in[1].strides(), out.shape());
   const Shape bs = broadcast_strides(in[2].shape(), in[2].strides(), out.shape());
+  // Each operand either full and contiguous or a single value (the common where(c, x, 0.0)):
+  // one parallel flat loop.
+  auto flat = [&](const Tensor& t) {
+    return t.numel() == 1 || (t.shape() == out.shape() && t.is_contiguous());
+  };
+  const bool flat_run = out.is_contiguous() && in[0].shape() == out.shape() &&
+                        in[0].is_contiguous() && flat(in[1]) && flat(in[2]);
   dispatch_all(out.dtype(), "Where", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* ap = static_cast<const T*>(in[1].raw_data());
     const T* bp = static_cast<const T*>(in[2].raw_data());
     T* yp = static_cast<T*>(out.raw_data());
+    if (flat_run) {
+      const int64_t sa = in[1].numel() == 1 && out.numel() != 1 ? 0 : 1;
+      const int64_t sb = in[2].numel() == 1 && out.numel() != 1 ? 0 : 1;
+      parallel_for(out.numel(), 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) yp[i] = cp[i] ? ap[i * sa] : bp[i * sb];
+      });
+      return;
+    }
     for_each_run<4>(
         out.shape(), {out.strides(), cs, as, bs},
         [&](const std::array<int64_t, 4>& o, int64_t n, const std::array<int64_t, 4>& s) {
