@@ -367,7 +367,11 @@ TEST_F(GraphETTask, BadConfigsNameTheKey) {
                            {"data.normalize"}));
   EXPECT_TRUE(throws_error([&] { make("type = \"graph_et\"\n", "data.labels=\"nope.csv\""); },
                            {"nope.csv"}));
+  EXPECT_TRUE(throws_error([&] { make("type = \"graph_mlp\"\nselect_by = \"f1\"\n"); },
+                           {"model.select_by", "f1"}));
   auto task = make("type = \"graph_mlp\"\n");
+  EXPECT_EQ(task->primary_metric(), "roc_auc");
+  EXPECT_EQ(make("type = \"graph_mlp\"\nselect_by = \"macro_f1\"\n")->primary_metric(), "macro_f1");
   EXPECT_TRUE(throws_error([&] { task->evaluate("dev"); }, {"'dev'", "val, test, train"}));
 }
 
