@@ -128,6 +128,62 @@ void energy_attention_grad(const T* g, const T* wq, const T* wk, const T* beta, 
   gemm(false, false, rows, s.dim, hy, T(-1), dk.data(), hy, wk, s.dim, T(1), out, s.dim);
 }
 
+/// EnergyAttentionCoreVjp per (batch, head) pair: P, then U = P K, V = Pᵀ Q, P̄ = Ū Kᵀ + Q V̄ᵀ,
+/// S̄ = P ⊙ (P̄ − rowsum(P ⊙ P̄)), R = S̄ K, Q̄ = P V̄ + β R, K̄ = Pᵀ Ū + β S̄ᵀ Q.
+template <class T>
+void energy_attention_core_vjp(const T* qk, const T* cot, const T* beta, const bool* mask,
+                               int64_t mask_batch_stride, bool exclude_self, T* out,
+                               const AttentionSizes& s) {
+  const int64_t n = s.tokens, y = s.head_dim, hy = s.heads * s.head_dim;
+  const int64_t in_row = 2 * hy, out_row = 5 * hy;
+  cpu::parallel_for(s.batch * s.heads, 10 * n * n * y, [&](int64_t lo, int64_t hi) {
+    std::vector<T> p(n * n), sbar(n * n);
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t b = task / s.heads, h = task % s.heads;
+      const T* q = qk + b * n * in_row + h * y;
+      const T* k = q + hy;
+      const T* ubar = cot + b * n * in_row + h * y;
+      const T* vbar = ubar + hy;
+      T* u = out + b * n * out_row + h * y;
+      T *v = u + hy, *qbar = u + 2 * hy, *kbar = u + 3 * hy, *r = u + 4 * hy;
+      const bool* mb = mask ? mask + b * mask_batch_stride : nullptr;
+      gemm(false, true, n, n, y, beta[h], q, in_row, k, in_row, T(0), p.data(), n);
+      for (int64_t c = 0; c < n; ++c) {
+        const bool* mrow = mb ? mb + c * n : nullptr;
+        if (mrow || exclude_self) {
+          masked_softmax_row(p.data() + c * n, n, [&](int64_t key) {
+            return (!mrow || mrow[key]) && !(exclude_self && key == c);
+          });
+        } else {
+          softmax_row(p.data() + c * n, n);
+        }
+      }
+      gemm(false, false, n, y, n, T(1), p.data(), n, k, in_row, T(0), u, out_row);
+      gemm(true, false, n, y, n, T(1), p.data(), n, q, in_row, T(0), v, out_row);
+      // P̄ into sbar, then S̄ in place, row by row.
+      gemm(false, true, n, n, y, T(1), ubar, in_row, k, in_row, T(0), sbar.data(), n);
+      gemm(false, true, n, n, y, T(1), q, in_row, vbar, in_row, T(1), sbar.data(), n);
+      for (int64_t c = 0; c < n; ++c) {
+        const T* pr = p.data() + c * n;
+        T* sr = sbar.data() + c * n;
+        double dot = 0;
+        for (int64_t j = 0; j < n; ++j) dot += static_cast<double>(pr[j]) * sr[j];
+        const T mean = static_cast<T>(dot);
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) sr[j] = pr[j] * (sr[j] - mean);
+      }
+      gemm(false, false, n, y, n, T(1), sbar.data(), n, k, in_row, T(0), r, out_row);
+      gemm(false, false, n, y, n, T(1), p.data(), n, vbar, in_row, T(0), qbar, out_row);
+      for (int64_t c = 0; c < n; ++c) {
+#pragma omp simd
+        for (int64_t j = 0; j < y; ++j) qbar[c * out_row + j] += beta[h] * r[c * out_row + j];
+      }
+      gemm(true, false, n, y, n, T(1), p.data(), n, ubar, in_row, T(0), kbar, out_row);
+      gemm(true, false, n, y, n, beta[h], sbar.data(), n, q, in_row, T(1), kbar, out_row);
+    }
+  });
+}
+
 template <class T>
 void hopfield_energy_grad(const T* g, const T* xi, const T* beta, T* out, int64_t rows, int64_t d,
                           int64_t m) {
@@ -172,6 +228,23 @@ void EnergyAttentionGrad::eval_cpu(const Tensors& in, Tensor& out) {
         g.data<T>(), wq.data<T>(), wk.data<T>(), beta.data<T>(),
         bq.defined() ? bq.data<T>() : nullptr, bk.defined() ? bk.data<T>() : nullptr,
         mask.defined() ? mask.data<bool>() : nullptr, mask_stride, exclude_self_, out.data<T>(), s);
+  });
+}
+
+void EnergyAttentionCoreVjp::eval_cpu(const Tensors& in, Tensor& out) {
+  out.allocate();
+  if (out.numel() == 0) return;
+  const Tensor qk = in[0].contiguous(), cot = in[1].contiguous(), beta = in[2].contiguous();
+  const Tensor mask = has_mask_ ? in[3].contiguous() : Tensor();
+  const int64_t hy = qk.shape(2) / 2;
+  const AttentionSizes s{qk.shape(0), qk.shape(1), 0, heads_, heads_ > 0 ? hy / heads_ : 0};
+  const int64_t mask_stride = mask.defined() && mask.ndim() == 3 ? s.tokens * s.tokens : 0;
+  dispatch_float(qk.dtype(), "EnergyAttentionCoreVjp", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (hy == 0) return;
+    energy_attention_core_vjp<T>(qk.data<T>(), cot.data<T>(), beta.data<T>(),
+                                 mask.defined() ? mask.data<bool>() : nullptr, mask_stride,
+                                 exclude_self_, out.data<T>(), s);
   });
 }
 

@@ -47,13 +47,15 @@ class EnergyAttentionGrad final : public FusedOp {
 /// Inputs: [Q | K] and [Ū | V̄] (B, N, 2·H·Y), each half with the heads side by side, beta (H),
 /// then the bool mask when `has_mask`. Output (B, N, 5·H·Y): [U | V | Q̄ | K̄ | R], so that the
 /// products around it treat Q and K together. The fallback states it with matmuls and softmax;
-/// the CUDA kernel does one (batch, head) pair per block in shared memory.
+/// the CPU kernel does one (batch, head) pair per task with BLAS on per-thread N × N scratch, the
+/// CUDA kernel one pair per block in shared memory.
 class EnergyAttentionCoreVjp final : public FusedOp {
  public:
   EnergyAttentionCoreVjp(int64_t heads, bool has_mask, bool exclude_self)
       : heads_(heads), has_mask_(has_mask), exclude_self_(exclude_self) {}
   const char* name() const override { return "EnergyAttentionCoreVjp"; }
   Tensor fallback(const Tensors& inputs) const override;
+  void eval_cpu(const Tensors& inputs, Tensor& out) override;
   BASIN_EVAL_CUDA
 
  private:

@@ -166,6 +166,35 @@ TEST(EnergyAttention, LargerInputsUseEveryThread) {
   }
 }
 
+TEST(EnergyAttention, CoreVjpKernelEqualsItsFallback) {
+  // The CPU kernel of the vjp's per-(batch, head) core against the op's own fallback: no mask,
+  // one mask for the batch, one per item, exclude_self; f64 and f32; enough pairs to run on
+  // every thread.
+  const int64_t heads = 3, y = 4;
+  for (const Shape& bn : {Shape{2, 5}, Shape{4, 33}}) {
+    const int64_t b = bn[0], n = bn[1];
+    const Tensor qk = make({b, n, 2 * heads * y}, 60, -1.5, 1.5);
+    const Tensor cot = make({b, n, 2 * heads * y}, 61);
+    const Tensor beta = make({heads}, 62, 0.2, 1.0);
+    for (int mask_kind = 0; mask_kind < 3; ++mask_kind) {
+      const Tensor mask = mask_variant(mask_kind, Shape{b, n, 1}, 63);
+      for (bool excl : {false, true}) {
+        const std::string what = shape_str(bn) + " mask " + std::to_string(mask_kind) +
+                                 " exclude_self " + std::to_string(excl);
+        auto op = std::make_shared<prims::EnergyAttentionCoreVjp>(heads, mask.defined(), excl);
+        Tensors in{qk, cot, beta};
+        if (mask.defined()) in.push_back(mask);
+        const Tensor want = op->fallback(in);
+        EXPECT_TRUE(all_close(apply(op, in, want.shape(), Dtype::f64), want, 1e-12, 1e-13)) << what;
+        Tensors in32{qk.astype(Dtype::f32), cot.astype(Dtype::f32), beta.astype(Dtype::f32)};
+        if (mask.defined()) in32.push_back(mask);
+        EXPECT_TRUE(all_close(apply(op, in32, want.shape(), Dtype::f32), want, 1e-4, 1e-5))
+            << what << " float32";
+      }
+    }
+  }
+}
+
 TEST(EnergyAttention, FusedGradientHasTheDerivativesOfAutograd) {
   // vjp and second-order vjp of the fused dE/dg, in g and every weight, against those of
   // autograd's dE/dg.
