@@ -77,6 +77,23 @@ void masked_softmax_row(T* row, int64_t n, Allowed&& allowed) {
   softmax_row(row, n);
 }
 
+/// The attention probabilities of one (batch, head) block in place: each row c of the n × n
+/// scores softmaxed over the keys its mask row allows (all without a mask), never key c itself
+/// with exclude_self.
+template <class T>
+void attention_softmax(T* p, int64_t n, const bool* mask, bool exclude_self) {
+  for (int64_t c = 0; c < n; ++c) {
+    const bool* mrow = mask ? mask + c * n : nullptr;
+    if (mrow || exclude_self) {
+      masked_softmax_row(p + c * n, n, [&](int64_t key) {
+        return (!mrow || mrow[key]) && !(exclude_self && key == c);
+      });
+    } else {
+      softmax_row(p + c * n, n);
+    }
+  }
+}
+
 /// Projections of every token onto every head: out (R, H·Y) = g (R, D) W (H·Y, D)ᵀ + bias.
 template <class T>
 void project(const T* g, const T* w, const T* bias, T* out, int64_t rows, int64_t hy, int64_t d) {
@@ -109,16 +126,7 @@ void energy_attention_grad(const T* g, const T* wq, const T* wk, const T* beta, 
       const int64_t at = b * n * hy + h * y;  // block (b, h) of the (R, H·Y) projections
       const bool* mb = mask ? mask + b * mask_batch_stride : nullptr;
       gemm(false, true, n, n, y, beta[h], q.data() + at, hy, k.data() + at, hy, T(0), p.data(), n);
-      for (int64_t c = 0; c < n; ++c) {
-        const bool* mrow = mb ? mb + c * n : nullptr;
-        if (mrow || exclude_self) {
-          masked_softmax_row(p.data() + c * n, n, [&](int64_t key) {
-            return (!mrow || mrow[key]) && !(exclude_self && key == c);
-          });
-        } else {
-          softmax_row(p.data() + c * n, n);
-        }
-      }
+      attention_softmax(p.data(), n, mb, exclude_self);
       // Queries pulled towards the keys they attend to, keys towards the queries attending them.
       gemm(false, false, n, y, n, T(1), p.data(), n, k.data() + at, hy, T(0), dq.data() + at, hy);
       gemm(true, false, n, y, n, T(1), p.data(), n, q.data() + at, hy, T(0), dk.data() + at, hy);
@@ -148,16 +156,7 @@ void energy_attention_core_vjp(const T* qk, const T* cot, const T* beta, const b
       T *v = u + hy, *qbar = u + 2 * hy, *kbar = u + 3 * hy, *r = u + 4 * hy;
       const bool* mb = mask ? mask + b * mask_batch_stride : nullptr;
       gemm(false, true, n, n, y, beta[h], q, in_row, k, in_row, T(0), p.data(), n);
-      for (int64_t c = 0; c < n; ++c) {
-        const bool* mrow = mb ? mb + c * n : nullptr;
-        if (mrow || exclude_self) {
-          masked_softmax_row(p.data() + c * n, n, [&](int64_t key) {
-            return (!mrow || mrow[key]) && !(exclude_self && key == c);
-          });
-        } else {
-          softmax_row(p.data() + c * n, n);
-        }
-      }
+      attention_softmax(p.data(), n, mb, exclude_self);
       gemm(false, false, n, y, n, T(1), p.data(), n, k, in_row, T(0), u, out_row);
       gemm(true, false, n, y, n, T(1), p.data(), n, q, in_row, T(0), v, out_row);
       // P̄ into sbar, then S̄ in place, row by row.

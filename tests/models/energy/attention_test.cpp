@@ -59,6 +59,19 @@ std::shared_ptr<EnergyAttention> module_with(const AttentionWeights& w, bool exc
   return attn;
 }
 
+/// The vjp of (inputs, v) ↦ vjp(f, inputs, v) against cotangents drawn from `seed` on: the
+/// second-order derivatives of f, one per input and one for v.
+Tensors second_order_vjp(const Fn& f, const Tensors& inputs, const Tensor& v, uint64_t seed) {
+  const Fn back = [&f, n = inputs.size()](const Tensors& in) {
+    return vjp(f, Tensors(in.begin(), in.begin() + static_cast<long>(n)), {in[n]}).second;
+  };
+  Tensors all = inputs;
+  all.push_back(v);
+  Tensors cot;
+  for (const Tensor& t : inputs) cot.push_back(make(t.shape(), seed++));
+  return vjp(back, all, cot).second;
+}
+
 struct FixtureCase {
   const char* suffix;
   bool bias, masked, exclude_self;
@@ -216,18 +229,8 @@ TEST(EnergyAttention, FusedGradientHasTheDerivativesOfAutograd) {
     for (size_t i = 0; i < inputs.size(); ++i) {
       EXPECT_TRUE(all_close(gf[i], ga[i], 1e-10, 1e-12)) << "bias " << bias << " input " << i;
     }
-    auto second = [&](const Fn& f) {
-      const Fn back = [&f, n = inputs.size()](const Tensors& in) {
-        return vjp(f, Tensors(in.begin(), in.begin() + static_cast<long>(n)), {in[n]}).second;
-      };
-      Tensors all = inputs;
-      all.push_back(v);
-      Tensors cot;
-      uint64_t s = 30;
-      for (const Tensor& t : inputs) cot.push_back(make(t.shape(), s++));
-      return vjp(back, all, cot).second;
-    };
-    const auto hf = second(fused), ha = second(autod);
+    const auto hf = second_order_vjp(fused, inputs, v, 30);
+    const auto ha = second_order_vjp(autod, inputs, v, 30);
     ASSERT_EQ(hf.size(), inputs.size() + 1);
     for (size_t i = 0; i < hf.size(); ++i) {
       EXPECT_TRUE(all_close(hf[i], ha[i], 1e-9, 1e-11)) << "bias " << bias << " input " << i;
@@ -455,18 +458,8 @@ TEST(EnergyAttention, GraphFusedCoreEqualsTheEdgeOpsWithTheirDerivatives) {
         for (size_t i = 0; i < inputs.size(); ++i) {
           EXPECT_TRUE(all_close(gf[i], go[i], 1e-11, 1e-12)) << what << " input " << i;
         }
-        auto second = [&](const Fn& f) {
-          const Fn back = [&f, n = inputs.size()](const Tensors& in) {
-            return vjp(f, Tensors(in.begin(), in.begin() + static_cast<long>(n)), {in[n]}).second;
-          };
-          Tensors all = inputs;
-          all.push_back(v);
-          Tensors cot;
-          uint64_t seed = 94;
-          for (const Tensor& t : inputs) cot.push_back(make(t.shape(), seed++));
-          return vjp(back, all, cot).second;
-        };
-        const auto hf = second(fused), ho = second(ops);
+        const auto hf = second_order_vjp(fused, inputs, v, 94);
+        const auto ho = second_order_vjp(ops, inputs, v, 94);
         ASSERT_EQ(hf.size(), inputs.size() + 1);
         for (size_t i = 0; i < hf.size(); ++i) {
           EXPECT_TRUE(all_close(hf[i], ho[i], 1e-10, 1e-11)) << what << " input " << i;

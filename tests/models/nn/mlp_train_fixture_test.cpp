@@ -15,13 +15,8 @@ using basin::testing::all_close;
 
 const char* const kFile = "mlp_train_fixture.txt";
 
-/// The fixture's tensors whose names start with `prefix`, with the prefix removed.
 StateDict with_prefix(const std::string& prefix) {
-  StateDict out;
-  for (const auto& [name, t] : basin::testing::nn_fixture(kFile)) {
-    if (name.starts_with(prefix)) out[name.substr(prefix.size())] = t;
-  }
-  return out;
+  return basin::testing::nn_fixture_prefixed(kFile, prefix);
 }
 
 TEST(NnMlpTrain, FiveAdamWStepsMatchTorch) {

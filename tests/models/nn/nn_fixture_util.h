@@ -47,4 +47,15 @@ inline const Tensor& nn_fixture(const std::string& file, const std::string& name
   return it->second;
 }
 
+/// The tensors of a fixture file whose names start with `prefix`, with the prefix removed (e.g.
+/// the "init." weights, to load with Module::load_state_dict).
+inline std::map<std::string, Tensor> nn_fixture_prefixed(const std::string& file,
+                                                         const std::string& prefix) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : nn_fixture(file)) {
+    if (name.starts_with(prefix)) out[name.substr(prefix.size())] = t;
+  }
+  return out;
+}
+
 }  // namespace basin::testing

@@ -19,13 +19,8 @@ const char* const kFixture = "graph_et_fixture.txt";
 
 const Tensor& fx(const std::string& name) { return basin::testing::nn_fixture(kFixture, name); }
 
-/// The fixture's tensors whose names start with `prefix`, with the prefix removed.
 nn::StateDict with_prefix(const std::string& prefix) {
-  nn::StateDict out;
-  for (const auto& [name, t] : basin::testing::nn_fixture(kFixture)) {
-    if (name.starts_with(prefix)) out[name.substr(prefix.size())] = t;
-  }
-  return out;
+  return basin::testing::nn_fixture_prefixed(kFixture, prefix);
 }
 
 std::vector<int64_t> indices(const std::string& name) {
