@@ -55,6 +55,30 @@ struct AttentionDims {
 };
 
 /// Loads the head-h coordinates of a row into per-lane registers (0 past head_dim).
+/// Softmax in place of one row of n scores by one warp (every lane calls it), over the keys that
+/// allowed(key) admits: the others become 0, and a row with no allowed key all 0.
+template <class T, class Allowed>
+__device__ void warp_masked_softmax(T* row, int n, int lane, Allowed allowed) {
+  const T ninf = -::cuda::std::numeric_limits<T>::infinity();
+  T top = ninf;
+  for (int key = lane; key < n; key += kWarp) {
+    if (allowed(key)) top = row[key] > top ? row[key] : top;
+  }
+  for (int o = kWarp / 2; o > 0; o /= 2) {
+    const T other = __shfl_xor_sync(0xffffffffu, top, o);
+    top = other > top ? other : top;
+  }
+  T total = 0;
+  for (int key = lane; key < n; key += kWarp) {
+    const T e = top != ninf && allowed(key) ? exp_of(row[key] - top) : T(0);
+    row[key] = e;
+    total += e;
+  }
+  total = warp_sum(total);
+  const T inv = total > 0 ? T(1) / total : T(0);
+  for (int key = lane; key < n; key += kWarp) row[key] *= inv;
+}
+
 template <class T>
 __device__ void load_row(const T* row, int head_dim, int lane, T (&v)[kMaxLanes]) {
 #pragma unroll
@@ -178,28 +202,10 @@ __global__ void attention_block(const T* q, const T* k, const T* beta, T* u, T* 
     p[query * ps + key] = bh_beta * s;
   }
   __syncthreads();
-  // Masked softmax of each row, a warp per row; disallowed keys get 0, an empty row all 0.
+  // Masked softmax of each row, a warp per row.
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
-  const T ninf = -::cuda::std::numeric_limits<T>::infinity();
   for (int query = warp; query < n; query += warps) {
-    T* row = p + query * ps;
-    T top = ninf;
-    for (int key = lane; key < n; key += kWarp) {
-      if (d.allowed(b, query, key)) top = row[key] > top ? row[key] : top;
-    }
-    for (int o = kWarp / 2; o > 0; o /= 2) {
-      const T other = __shfl_xor_sync(0xffffffffu, top, o);
-      top = other > top ? other : top;
-    }
-    T total = 0;
-    for (int key = lane; key < n; key += kWarp) {
-      const T e = top != ninf && d.allowed(b, query, key) ? exp_of(row[key] - top) : T(0);
-      row[key] = e;
-      total += e;
-    }
-    total = warp_sum(total);
-    const T inv = total > 0 ? T(1) / total : T(0);
-    for (int key = lane; key < n; key += kWarp) row[key] *= inv;
+    warp_masked_softmax(p + query * ps, n, lane, [&](int key) { return d.allowed(b, query, key); });
   }
   __syncthreads();
   for (int i = threadIdx.x; i < n * y; i += blockDim.x) {
@@ -264,31 +270,12 @@ __global__ void attention_block_vjp(const T* qk, const T* uv, const T* beta, T* 
   }
   __syncthreads();
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
-  const T ninf = -::cuda::std::numeric_limits<T>::infinity();
   for (int query = warp; query < n; query += warps) {
     T* row = p + query * ps;
     T* srow = sb + query * ps;
-    T top = ninf;
-    for (int key = lane; key < n; key += kWarp) {
-      if (d.allowed(b, query, key)) top = row[key] > top ? row[key] : top;
-    }
-    for (int o = kWarp / 2; o > 0; o /= 2) {
-      const T other = __shfl_xor_sync(0xffffffffu, top, o);
-      top = other > top ? other : top;
-    }
-    T total = 0;
-    for (int key = lane; key < n; key += kWarp) {
-      const T e = top != ninf && d.allowed(b, query, key) ? exp_of(row[key] - top) : T(0);
-      row[key] = e;
-      total += e;
-    }
-    total = warp_sum(total);
-    const T inv = total > 0 ? T(1) / total : T(0);
+    warp_masked_softmax(row, n, lane, [&](int key) { return d.allowed(b, query, key); });
     T dot_pp = 0;
-    for (int key = lane; key < n; key += kWarp) {
-      row[key] *= inv;
-      dot_pp += row[key] * srow[key];
-    }
+    for (int key = lane; key < n; key += kWarp) dot_pp += row[key] * srow[key];
     dot_pp = warp_sum(dot_pp);
     for (int key = lane; key < n; key += kWarp) srow[key] = row[key] * (srow[key] - dot_pp);
   }
