@@ -54,7 +54,6 @@ struct AttentionDims {
   }
 };
 
-/// Loads the head-h coordinates of a row into per-lane registers (0 past head_dim).
 /// Softmax in place of one row of n scores by one warp (every lane calls it), over the keys that
 /// allowed(key) admits: the others become 0, and a row with no allowed key all 0.
 template <class T, class Allowed>
@@ -79,6 +78,7 @@ __device__ void warp_masked_softmax(T* row, int n, int lane, Allowed allowed) {
   for (int key = lane; key < n; key += kWarp) row[key] *= inv;
 }
 
+/// Loads the head-h coordinates of a row into per-lane registers (0 past head_dim).
 template <class T>
 __device__ void load_row(const T* row, int head_dim, int lane, T (&v)[kMaxLanes]) {
 #pragma unroll
