@@ -96,8 +96,9 @@ __device__ T dot(const T (&a)[kMaxLanes], const T (&b)[kMaxLanes]) {
   return warp_sum(s);
 }
 
-/// Row pass: one warp per (b, h, query C). u (B·N, HY) gets Σ_B P_CB K_B; lse (B, H, N) gets
-/// the row's log Σ_B exp(s_CB) (−inf for a query with no allowed key, whose u row is 0).
+/// Row pass: one warp per (b, h, query C). u (B·N, HY) gets Σ_B P_CB K_B (unless u is null);
+/// lse (B, H, N) gets the row's log Σ_B exp(s_CB) (−inf for a query with no allowed key, whose u
+/// row is 0).
 template <class T>
 __global__ void attention_rows(const T* q, const T* k, const T* beta, T* u, T* lse,
                                AttentionDims d) {
@@ -130,11 +131,13 @@ __global__ void attention_rows(const T* q, const T* k, const T* beta, T* u, T* l
     for (int i = 0; i < kMaxLanes; ++i) acc[i] += p * kb[i];
   }
   const T inv = total > 0 ? T(1) / total : T(0);
-  T* out = u + base + query * hy;
+  if (u != nullptr) {
+    T* out = u + base + query * hy;
 #pragma unroll
-  for (int i = 0; i < kMaxLanes; ++i) {
-    const int y = lane + i * kWarp;
-    if (y < d.head_dim) out[y] = acc[i] * inv;
+    for (int i = 0; i < kMaxLanes; ++i) {
+      const int y = lane + i * kWarp;
+      if (y < d.head_dim) out[y] = acc[i] * inv;
+    }
   }
   if (lane == 0) {
     lse[static_cast<int64_t>(bh) * d.tokens + query] = total > 0 ? top + log_of(total) : ninf;
@@ -218,6 +221,28 @@ __global__ void attention_block(const T* q, const T* k, const T* beta, T* u, T* 
     u[base + r * hy + c] = su;
     v[base + r * hy + c] = sv;
   }
+}
+
+/// The attention energy from the row pass's log-normalisers: out[0] = −Σ lse_{bhC} / β_h over
+/// the finite entries, by one block (a thread per strided share, then a tree in shared memory).
+template <class T>
+__global__ void energy_from_row_lse(const T* lse, const T* beta, T* out, int64_t rows_per_head,
+                                    int heads, int64_t total) {
+  __shared__ double partial[cuda::kBlock];
+  double s = 0;
+  const T ninf = -::cuda::std::numeric_limits<T>::infinity();
+  for (int64_t i = threadIdx.x; i < total; i += blockDim.x) {
+    const T v = lse[i];
+    if (v != ninf)
+      s += static_cast<double>(v) / static_cast<double>(beta[(i / rows_per_head) % heads]);
+  }
+  partial[threadIdx.x] = s;
+  __syncthreads();
+  for (unsigned stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[0] = static_cast<T>(-partial[0]);
 }
 
 /// Shared memory attention_block needs, in bytes.
@@ -434,6 +459,46 @@ void energy_attention_grad_cuda(const Tensor& g, const Tensor& wq, const Tensor&
 }
 
 template <class T>
+void energy_attention_value_cuda(const Tensor& g, const Tensor& wq, const Tensor& wk,
+                                 const Tensor& beta, const Tensor& bq, const Tensor& bk,
+                                 const Tensor& mask, bool exclude_self, Tensor& out) {
+  const int ordinal = out.device().index;
+  const int64_t batch = g.shape(0), n = g.shape(1), dim = g.shape(2);
+  const int64_t heads = wq.shape(0), head_dim = wq.shape(1), hy = heads * head_dim;
+  const int64_t rows = batch * n;
+  // Scratch: Q and K (rows × HY each), then the (B, H, N) log-normalisers.
+  std::shared_ptr<Storage> keep;
+  T* q = scratch<T>(keep, 2 * rows * hy + batch * heads * n, out.device());
+  T* k = q + rows * hy;
+  T* lse = k + rows * hy;
+  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wq), dim, T(0), q, hy);
+  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wk), dim, T(0), k, hy);
+  if (bq.defined()) {
+    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(q, dev<T>(bq),
+                                                                                 rows, hy);
+    BASIN_CUDA_CHECK_LAUNCH();
+    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(k, dev<T>(bk),
+                                                                                 rows, hy);
+    BASIN_CUDA_CHECK_LAUNCH();
+  }
+  const AttentionDims d{static_cast<int>(batch),
+                        static_cast<int>(n),
+                        static_cast<int>(heads),
+                        static_cast<int>(head_dim),
+                        mask.defined() ? dev<bool>(mask) : nullptr,
+                        mask.defined() && mask.ndim() == 3 ? n * n : 0,
+                        exclude_self};
+  const dim3 grid(static_cast<unsigned>((n + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  static_cast<unsigned>(batch * heads));
+  attention_rows<T>
+      <<<grid, kWarpsPerBlock * kWarp, 0, cuda::stream()>>>(q, k, dev<T>(beta), nullptr, lse, d);
+  BASIN_CUDA_CHECK_LAUNCH();
+  energy_from_row_lse<T><<<1, cuda::kBlock, 0, cuda::stream()>>>(
+      lse, dev<T>(beta), dev<T>(out), n, static_cast<int>(heads), batch * heads * n);
+  BASIN_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
 void hopfield_energy_grad_cuda(const Tensor& g, const Tensor& xi, const Tensor& beta, Tensor& out) {
   const int ordinal = out.device().index;
   const int64_t d = g.shape(-1), rows = g.numel() / d, m = xi.shape(0);
@@ -473,6 +538,26 @@ void EnergyAttentionGrad::eval_cuda(const Tensors& in, Tensor& out) {
       return;
     }
     energy_attention_grad_cuda<T>(g, wq, wk, beta, bq, bk, mask, exclude_self_, out);
+  });
+}
+
+void EnergyAttentionValue::eval_cuda(const Tensors& in, Tensor& out) {
+  const int64_t tokens = in[0].shape(1), heads = in[1].shape(0), head_dim = in[1].shape(1);
+  if (head_dim > kMaxLanes * kWarp || tokens > (int64_t{1} << 30) ||
+      in[0].shape(0) * heads * tokens == 0) {
+    eval_fallback(in, out);  // heads wider than the kernels keep in registers, or nothing to sum
+    return;
+  }
+  out.allocate();
+  BASIN_CUDA_CHECK(cudaSetDevice(out.device().index));
+  const Tensor g = in[0].contiguous(), wq = in[1].contiguous(), wk = in[2].contiguous();
+  const Tensor beta = in[3].contiguous();
+  const Tensor bq = has_bias_ ? in[4].contiguous() : Tensor();
+  const Tensor bk = has_bias_ ? in[5].contiguous() : Tensor();
+  const Tensor mask = has_mask_ ? in[has_bias_ ? 6 : 4].contiguous() : Tensor();
+  dispatch_float(g.dtype(), "EnergyAttentionValue", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    energy_attention_value_cuda<T>(g, wq, wk, beta, bq, bk, mask, exclude_self_, out);
   });
 }
 

@@ -39,6 +39,25 @@ class EnergyAttentionGrad final : public FusedOp {
   bool exclude_self_;
 };
 
+/// The attention energy E(g) = −Σ_b Σ_h (1/β_h) Σ_C log Σ_B exp(β_h K_B·Q_C) over the allowed keys
+/// (a query with none contributes 0), a 0-d result. Inputs as EnergyAttentionGrad's. The fallback
+/// (models/energy/attention.cpp) forms the (B, H, N, N) scores; the CUDA kernel never does: one
+/// warp per (batch, head, query) runs an online log-sum-exp over the keys, then one block sums
+/// the rows. Its derivatives are the fallback's.
+class EnergyAttentionValue final : public FusedOp {
+ public:
+  EnergyAttentionValue(bool has_bias, bool has_mask, bool exclude_self)
+      : has_bias_(has_bias), has_mask_(has_mask), exclude_self_(exclude_self) {}
+  const char* name() const override { return "EnergyAttentionValue"; }
+  Tensor fallback(const Tensors& inputs) const override;
+  BASIN_EVAL_CUDA
+
+ private:
+  bool has_bias_;
+  bool has_mask_;
+  bool exclude_self_;
+};
+
 /// The per-(batch, head) part of EnergyAttentionGrad's vector-Jacobian product. With Q, K the
 /// projections, P the masked softmax of β Q Kᵀ over the keys, and Ū, V̄ the cotangents of
 /// U = P K and V = Pᵀ Q:

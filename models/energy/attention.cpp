@@ -181,11 +181,16 @@ Tensor energy_attention(const Tensor& g, const AttentionWeights& weights, const 
   const Dtype dtype = check_weights(g, weights);
   check_mask(mask, g);
   const AttentionWeights w = cast(weights, dtype);
-  const Tensor x = g.astype(dtype);
-  const auto [q, k] = project_dense(x, w);
-  const Tensor allowed = allowed_keys(mask, exclude_self, x.shape(-2), x.device());
-  const Tensor s = dense_scores(q, k, w.beta, allowed);
-  return energy_from_lse(logsumexp(s, {-1}), w.beta, 2);  // lse (..., H, N)
+  const Tensor x = g.ndim() == 2 ? unsqueeze(g.astype(dtype), 0) : g.astype(dtype);
+  Tensors inputs{x, w.wq, w.wk, w.beta};
+  if (w.bq.defined()) {
+    inputs.push_back(w.bq);
+    inputs.push_back(w.bk);
+  }
+  if (mask.defined()) inputs.push_back(mask);
+  return apply(
+      std::make_shared<prims::EnergyAttentionValue>(w.bq.defined(), mask.defined(), exclude_self),
+      inputs, Shape{}, dtype);
 }
 
 Tensor energy_attention_grad(const Tensor& g, const AttentionWeights& weights, const Tensor& mask,
@@ -434,6 +439,17 @@ Tensor join_heads(const Tensor& t) {
 }
 
 }  // namespace
+
+Tensor EnergyAttentionValue::fallback(const Tensors& in) const {
+  const Tensor& x = in[0];
+  const energy::AttentionWeights w{in[1], in[2], in[3], has_bias_ ? in[4] : Tensor(),
+                                   has_bias_ ? in[5] : Tensor()};
+  const Tensor mask = has_mask_ ? in[has_bias_ ? 6 : 4] : Tensor();
+  const auto [q, k] = energy::project_dense(x, w);
+  const Tensor allowed = energy::allowed_keys(mask, exclude_self_, x.shape(-2), x.device());
+  const Tensor s = energy::dense_scores(q, k, w.beta, allowed);
+  return energy::energy_from_lse(logsumexp(s, {-1}), w.beta, 2);  // lse (B, H, N)
+}
 
 Tensors EnergyAttentionGrad::vjp(const Tensors& in, const Tensor&, const Tensor& cot,
                                  const std::vector<int>& argnums) {

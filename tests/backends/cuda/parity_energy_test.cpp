@@ -1,5 +1,5 @@
-// CUDA parity of the energy layers' fused gradients (prims::EnergyAttentionGrad and
-// prims::HopfieldEnergyGrad): the CUDA kernels against the CPU kernels in value, first and second
+// CUDA parity of the energy layers' fused ops (prims::EnergyAttentionGrad, EnergyAttentionValue
+// and HopfieldEnergyGrad): the CUDA kernels against the CPU kernels in value, first and second
 // derivatives, and against their own ops fallback on the GPU. Skips without a GPU.
 #include <string>
 #include <vector>
@@ -54,6 +54,12 @@ Tensor attention_grad_of(const AttentionCase& a, const Tensors& x) {
   return energy::energy_attention_grad(x[0], w, mask, a.exclude_self);
 }
 
+Tensor attention_energy_of(const AttentionCase& a, const Tensors& x) {
+  energy::AttentionWeights w{x[1], x[2], x[3], a.bias ? x[4] : Tensor(), a.bias ? x[5] : Tensor()};
+  const Tensor mask = a.mask != AttentionCase::kNone ? x.back() : Tensor();
+  return energy::energy_attention(x[0], w, mask, a.exclude_self);
+}
+
 std::vector<AttentionCase> attention_shapes() {
   using A = AttentionCase;
   return {
@@ -80,6 +86,10 @@ std::vector<Case> energy_cases() {
     const bool second = a.batch * a.tokens * a.tokens <= 1000;
     cases.push_back({"attention_" + a.name, [a](Dtype dt) { return attention_inputs(a, dt); },
                      [a](const Tensors& x) { return attention_grad_of(a, x); }, kFloat, 1e-4,
+                     argnums, second});
+    cases.push_back({"attention_energy_" + a.name,
+                     [a](Dtype dt) { return attention_inputs(a, dt); },
+                     [a](const Tensors& x) { return attention_energy_of(a, x); }, kFloat, 1e-4,
                      argnums, second});
   }
   for (const bool lse : {false, true}) {
@@ -126,6 +136,13 @@ TEST(CudaParityEnergyKernels, EqualTheirFallbackOnTheGpu) {
       const Tensor want = op.fallback(in);
       const Tensor got = attention_grad_of(a, in);
       EXPECT_LE(normalised_error(got, want), tolerance(1e-5, dt));
+
+      // The energy itself: the row-pass kernel against its fallback.
+      const prims::EnergyAttentionValue value(a.bias, a.mask != AttentionCase::kNone,
+                                              a.exclude_self);
+      EXPECT_LE(normalised_error(attention_energy_of(a, in), value.fallback(in)),
+                tolerance(1e-5, dt))
+          << "energy";
 
       // The per-(batch, head) part of its vjp: the kernel against its fallback.
       const int64_t hy = a.heads * a.head_dim;
