@@ -403,6 +403,34 @@ T* scratch(std::shared_ptr<Storage>& keep, int64_t count, Device device) {
   return static_cast<T*>(keep->data);
 }
 
+/// Q = g W_Qᵀ (+ b_Q) and K = g W_Kᵀ (+ b_K) into q and k (B·N × H·Y each), and the sizes and
+/// mask of the call for the attention kernels.
+template <class T>
+AttentionDims project_attention(const Tensor& g, const Tensor& wq, const Tensor& wk,
+                                const Tensor& bq, const Tensor& bk, const Tensor& mask,
+                                bool exclude_self, T* q, T* k, int ordinal) {
+  const int64_t batch = g.shape(0), n = g.shape(1), dim = g.shape(2);
+  const int64_t heads = wq.shape(0), head_dim = wq.shape(1), hy = heads * head_dim;
+  const int64_t rows = batch * n;
+  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wq), dim, T(0), q, hy);
+  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wk), dim, T(0), k, hy);
+  if (bq.defined()) {
+    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(q, dev<T>(bq),
+                                                                                 rows, hy);
+    BASIN_CUDA_CHECK_LAUNCH();
+    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(k, dev<T>(bk),
+                                                                                 rows, hy);
+    BASIN_CUDA_CHECK_LAUNCH();
+  }
+  return {static_cast<int>(batch),
+          static_cast<int>(n),
+          static_cast<int>(heads),
+          static_cast<int>(head_dim),
+          mask.defined() ? dev<bool>(mask) : nullptr,
+          mask.defined() && mask.ndim() == 3 ? n * n : 0,
+          exclude_self};
+}
+
 template <class T>
 void energy_attention_grad_cuda(const Tensor& g, const Tensor& wq, const Tensor& wk,
                                 const Tensor& beta, const Tensor& bq, const Tensor& bk,
@@ -419,23 +447,8 @@ void energy_attention_grad_cuda(const Tensor& g, const Tensor& wq, const Tensor&
   T* k = q + rows * hy;
   T* u = k + rows * hy;
   T* v = u + rows * hy;
-  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wq), dim, T(0), q, hy);
-  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wk), dim, T(0), k, hy);
-  if (bq.defined()) {
-    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(q, dev<T>(bq),
-                                                                                 rows, hy);
-    BASIN_CUDA_CHECK_LAUNCH();
-    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(k, dev<T>(bk),
-                                                                                 rows, hy);
-    BASIN_CUDA_CHECK_LAUNCH();
-  }
-  const AttentionDims d{static_cast<int>(batch),
-                        static_cast<int>(n),
-                        static_cast<int>(heads),
-                        static_cast<int>(head_dim),
-                        mask.defined() ? dev<bool>(mask) : nullptr,
-                        mask.defined() && mask.ndim() == 3 ? n * n : 0,
-                        exclude_self};
+  const AttentionDims d =
+      project_attention<T>(g, wq, wk, bq, bk, mask, exclude_self, q, k, ordinal);
   if (block_smem_bytes<T>(n, head_dim) <= kBlockSmemLimit) {
     attention_block<T>
         <<<static_cast<unsigned>(batch * heads), kWarpsPerBlock * kWarp,
@@ -462,32 +475,16 @@ template <class T>
 void energy_attention_value_cuda(const Tensor& g, const Tensor& wq, const Tensor& wk,
                                  const Tensor& beta, const Tensor& bq, const Tensor& bk,
                                  const Tensor& mask, bool exclude_self, Tensor& out) {
-  const int ordinal = out.device().index;
-  const int64_t batch = g.shape(0), n = g.shape(1), dim = g.shape(2);
-  const int64_t heads = wq.shape(0), head_dim = wq.shape(1), hy = heads * head_dim;
+  const int64_t batch = g.shape(0), n = g.shape(1);
+  const int64_t heads = wq.shape(0), hy = heads * wq.shape(1);
   const int64_t rows = batch * n;
   // Scratch: Q and K (rows × HY each), then the (B, H, N) log-normalisers.
   std::shared_ptr<Storage> keep;
   T* q = scratch<T>(keep, 2 * rows * hy + batch * heads * n, out.device());
   T* k = q + rows * hy;
   T* lse = k + rows * hy;
-  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wq), dim, T(0), q, hy);
-  gemm<T>(ordinal, false, true, rows, hy, dim, T(1), dev<T>(g), dim, dev<T>(wk), dim, T(0), k, hy);
-  if (bq.defined()) {
-    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(q, dev<T>(bq),
-                                                                                 rows, hy);
-    BASIN_CUDA_CHECK_LAUNCH();
-    add_row_bias<<<cuda::grid_for(rows * hy), cuda::kBlock, 0, cuda::stream()>>>(k, dev<T>(bk),
-                                                                                 rows, hy);
-    BASIN_CUDA_CHECK_LAUNCH();
-  }
-  const AttentionDims d{static_cast<int>(batch),
-                        static_cast<int>(n),
-                        static_cast<int>(heads),
-                        static_cast<int>(head_dim),
-                        mask.defined() ? dev<bool>(mask) : nullptr,
-                        mask.defined() && mask.ndim() == 3 ? n * n : 0,
-                        exclude_self};
+  const AttentionDims d =
+      project_attention<T>(g, wq, wk, bq, bk, mask, exclude_self, q, k, out.device().index);
   const dim3 grid(static_cast<unsigned>((n + kWarpsPerBlock - 1) / kWarpsPerBlock),
                   static_cast<unsigned>(batch * heads));
   attention_rows<T>

@@ -109,6 +109,17 @@ Tensor dense_scores(const Tensor& q, const Tensor& k, const Tensor& beta, const 
   return s;
 }
 
+/// The inputs of the dense fused ops: g (B, N, D), wq, wk, beta, [bq, bk], [mask].
+Tensors dense_inputs(const Tensor& x, const AttentionWeights& w, const Tensor& mask) {
+  Tensors inputs{x, w.wq, w.wk, w.beta};
+  if (w.bq.defined()) {
+    inputs.push_back(w.bq);
+    inputs.push_back(w.bk);
+  }
+  if (mask.defined()) inputs.push_back(mask);
+  return inputs;
+}
+
 /// −Σ_h (1/β_h) Σ_C lse_{hC}, where a query with no allowed key (lse = -inf) contributes 0.
 Tensor energy_from_lse(Tensor lse, const Tensor& beta, int h_axis_from_end) {
   lse = where(lse > -kInf, lse, 0.0);
@@ -182,12 +193,7 @@ Tensor energy_attention(const Tensor& g, const AttentionWeights& weights, const 
   check_mask(mask, g);
   const AttentionWeights w = cast(weights, dtype);
   const Tensor x = g.ndim() == 2 ? unsqueeze(g.astype(dtype), 0) : g.astype(dtype);
-  Tensors inputs{x, w.wq, w.wk, w.beta};
-  if (w.bq.defined()) {
-    inputs.push_back(w.bq);
-    inputs.push_back(w.bk);
-  }
-  if (mask.defined()) inputs.push_back(mask);
+  const Tensors inputs = dense_inputs(x, w, mask);
   return apply(
       std::make_shared<prims::EnergyAttentionValue>(w.bq.defined(), mask.defined(), exclude_self),
       inputs, Shape{}, dtype);
@@ -199,12 +205,7 @@ Tensor energy_attention_grad(const Tensor& g, const AttentionWeights& weights, c
   check_mask(mask, g);
   const AttentionWeights w = cast(weights, dtype);
   const Tensor x = g.ndim() == 2 ? unsqueeze(g.astype(dtype), 0) : g.astype(dtype);
-  Tensors inputs{x, w.wq, w.wk, w.beta};
-  if (w.bq.defined()) {
-    inputs.push_back(w.bq);
-    inputs.push_back(w.bk);
-  }
-  if (mask.defined()) inputs.push_back(mask);
+  const Tensors inputs = dense_inputs(x, w, mask);
   const Tensor out = apply(
       std::make_shared<prims::EnergyAttentionGrad>(w.bq.defined(), mask.defined(), exclude_self),
       inputs, x.shape(), dtype);
