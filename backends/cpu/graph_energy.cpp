@@ -34,7 +34,9 @@ GraphIndex graph_index(const Tensor& offsets_in, const Tensor& src_in, int64_t n
   for (int64_t c = 0; c < n; ++c) {
     const int64_t lo = g.offsets[static_cast<size_t>(c)],
                   hi = g.offsets[static_cast<size_t>(c) + 1];
-    check(lo <= hi, "[{}] CSR offsets must not decrease (node {}: {} > {})", who, c, lo, hi);
+    check(lo <= hi && hi <= e,
+          "[{}] CSR offsets must not decrease nor pass the {} edges (node {}: {} to {})", who, e, c,
+          lo, hi);
     for (int64_t i = lo; i < hi; ++i) {
       const int64_t b = g.src[static_cast<size_t>(i)];
       check(b >= 0 && b < n, "[{}] edge {} comes from node {}, outside [0, {})", who, i, b, n);

@@ -498,6 +498,14 @@ TEST(EnergyAttention, GraphCoreKernelsEqualTheirFallbacks) {
               Dtype::f64);
       },
       {"EnergyAttentionGraphCore", "node 7"}));
+  // An offset past the edges in the middle of the index, with the last one right.
+  EXPECT_TRUE(throws_error(
+      [&] {
+        apply(std::make_shared<prims::EnergyAttentionGraphCore>(1, false),
+              {make({3, 2}, 1), make({1}, 2), tensor<int64_t>({0, 5, 1, 2}), bad_src}, {3, 2},
+              Dtype::f64);
+      },
+      {"EnergyAttentionGraphCore", "must not decrease nor pass the 2 edges"}));
 }
 
 // --- the module --------------------------------------------------------------------------------
