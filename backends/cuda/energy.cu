@@ -513,6 +513,22 @@ void hopfield_energy_grad_cuda(const Tensor& g, const Tensor& xi, const Tensor& 
   gemm<T>(ordinal, false, false, rows, d, m, T(-1), h, m, dev<T>(xi), d, T(0), dev<T>(out), d);
 }
 
+/// The operands of the dense attention ops, contiguous: g, wq, wk, beta, then bq and bk when
+/// `has_bias`, then the mask when `has_mask` (undefined tensors where absent).
+struct DenseOperands {
+  Tensor g, wq, wk, beta, bq, bk, mask;
+};
+
+DenseOperands dense_operands(const Tensors& in, bool has_bias, bool has_mask) {
+  return {in[0].contiguous(),
+          in[1].contiguous(),
+          in[2].contiguous(),
+          in[3].contiguous(),
+          has_bias ? in[4].contiguous() : Tensor(),
+          has_bias ? in[5].contiguous() : Tensor(),
+          has_mask ? in[has_bias ? 6 : 4].contiguous() : Tensor()};
+}
+
 }  // namespace
 
 void EnergyAttentionGrad::eval_cuda(const Tensors& in, Tensor& out) {
@@ -523,18 +539,14 @@ void EnergyAttentionGrad::eval_cuda(const Tensors& in, Tensor& out) {
   out.allocate();
   if (out.numel() == 0) return;
   BASIN_CUDA_CHECK(cudaSetDevice(out.device().index));
-  const Tensor g = in[0].contiguous(), wq = in[1].contiguous(), wk = in[2].contiguous();
-  const Tensor beta = in[3].contiguous();
-  const Tensor bq = has_bias_ ? in[4].contiguous() : Tensor();
-  const Tensor bk = has_bias_ ? in[5].contiguous() : Tensor();
-  const Tensor mask = has_mask_ ? in[has_bias_ ? 6 : 4].contiguous() : Tensor();
-  dispatch_float(g.dtype(), "EnergyAttentionGrad", [&](auto tag) {
+  const DenseOperands x = dense_operands(in, has_bias_, has_mask_);
+  dispatch_float(x.g.dtype(), "EnergyAttentionGrad", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (wq.shape(0) * wq.shape(1) == 0) {
+    if (x.wq.shape(0) * x.wq.shape(1) == 0) {
       BASIN_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), cuda::stream()));
       return;
     }
-    energy_attention_grad_cuda<T>(g, wq, wk, beta, bq, bk, mask, exclude_self_, out);
+    energy_attention_grad_cuda<T>(x.g, x.wq, x.wk, x.beta, x.bq, x.bk, x.mask, exclude_self_, out);
   });
 }
 
@@ -547,14 +559,10 @@ void EnergyAttentionValue::eval_cuda(const Tensors& in, Tensor& out) {
   }
   out.allocate();
   BASIN_CUDA_CHECK(cudaSetDevice(out.device().index));
-  const Tensor g = in[0].contiguous(), wq = in[1].contiguous(), wk = in[2].contiguous();
-  const Tensor beta = in[3].contiguous();
-  const Tensor bq = has_bias_ ? in[4].contiguous() : Tensor();
-  const Tensor bk = has_bias_ ? in[5].contiguous() : Tensor();
-  const Tensor mask = has_mask_ ? in[has_bias_ ? 6 : 4].contiguous() : Tensor();
-  dispatch_float(g.dtype(), "EnergyAttentionValue", [&](auto tag) {
+  const DenseOperands x = dense_operands(in, has_bias_, has_mask_);
+  dispatch_float(x.g.dtype(), "EnergyAttentionValue", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    energy_attention_value_cuda<T>(g, wq, wk, beta, bq, bk, mask, exclude_self_, out);
+    energy_attention_value_cuda<T>(x.g, x.wq, x.wk, x.beta, x.bq, x.bk, x.mask, exclude_self_, out);
   });
 }
 
