@@ -1,6 +1,7 @@
 // The image Energy Transformer module: patches, tokens, the descent and the decoder.
 #include "models/zoo/image_et.h"
 
+#include <cmath>
 #include <map>
 #include <utility>
 
@@ -39,6 +40,29 @@ Tensor unpatchify(const Tensor& patches, int64_t patch, int64_t channels, int64_
   return reshape(permute(t, {0, 3, 1, 4, 2, 5}), {b, channels, height, width});
 }
 
+Tensor sincos_pos_embed(int64_t grid_h, int64_t grid_w, int64_t dim, Dtype dtype) {
+  check(grid_h > 0 && grid_w > 0, "[sincos_pos_embed] the grid must be positive, got {}x{}", grid_h,
+        grid_w);
+  check(dim > 0 && dim % 4 == 0, "[sincos_pos_embed] dim must be a positive multiple of 4, got {}",
+        dim);
+  const int64_t quarter = dim / 4;
+  std::vector<double> table(static_cast<size_t>((grid_h * grid_w + 1) * dim), 0.0);
+  for (int64_t r = 0; r < grid_h; ++r) {
+    for (int64_t c = 0; c < grid_w; ++c) {
+      double* row = table.data() + (1 + r * grid_w + c) * dim;
+      for (int64_t k = 0; k < quarter; ++k) {
+        const double omega =
+            std::pow(10000.0, -static_cast<double>(k) / static_cast<double>(quarter));
+        row[k] = std::sin(static_cast<double>(r) * omega);
+        row[quarter + k] = std::cos(static_cast<double>(r) * omega);
+        row[2 * quarter + k] = std::sin(static_cast<double>(c) * omega);
+        row[3 * quarter + k] = std::cos(static_cast<double>(c) * omega);
+      }
+    }
+  }
+  return from_vector(table, Shape{grid_h * grid_w + 1, dim}).astype(dtype);
+}
+
 ImageEnergyTransformer::ImageEnergyTransformer(
     ImageETOptions options, std::shared_ptr<energy::EnergyTransformerBlock> block, Generator* gen)
     : nn::Module("ImageEnergyTransformer"), options_(options), block_(std::move(block)) {
@@ -63,9 +87,13 @@ ImageEnergyTransformer::ImageEnergyTransformer(
                                  normal({d}, 0.0, o.token_init_std, o.dtype, Device::cpu(), gen));
   mask_token = register_parameter("mask_token",
                                   normal({d}, 0.0, o.token_init_std, o.dtype, Device::cpu(), gen));
+  check(o.pos_init == "normal" || o.pos_init == "sincos",
+        "[ImageEnergyTransformer] pos_init must be \"normal\" or \"sincos\", got \"{}\"",
+        o.pos_init);
   pos_embed = register_parameter(
-      "pos_embed",
-      normal({o.num_patches() + 1, d}, 0.0, o.token_init_std, o.dtype, Device::cpu(), gen));
+      "pos_embed", o.pos_init == "sincos" ? sincos_pos_embed(o.grid_h(), o.grid_w(), d, o.dtype)
+                                          : normal({o.num_patches() + 1, d}, 0.0, o.token_init_std,
+                                                   o.dtype, Device::cpu(), gen));
   encoder = register_module("encoder", std::make_shared<nn::Linear>(p, d, true, gen));
   decoder = register_module("decoder", std::make_shared<nn::Linear>(d, p, true, gen));
   register_module("et", block_);

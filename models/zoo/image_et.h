@@ -23,6 +23,10 @@ namespace basin::zoo {
 /// (B, C, H, W) → (B, Np, C·p·p): patches in row-major order over the patch grid, each patch's
 /// values ordered (channel, row, column) — einops "b c (gh p) (gw q) -> b (gh gw) (c p q)".
 Tensor patchify(const Tensor& images, int64_t patch);
+/// MAE's 2-D sine-cosine positional table, (1 + gh·gw, dim): row 0 (CLS) is 0; for patch (r, c),
+/// dimensions [0, dim/2) hold sin(r ω_k) then cos(r ω_k) and [dim/2, dim) the same of c, with
+/// ω_k = 10000^(−k / (dim/4)), k = 0..dim/4 − 1. dim must be a multiple of 4.
+Tensor sincos_pos_embed(int64_t grid_h, int64_t grid_w, int64_t dim, Dtype dtype = Dtype::f32);
 /// The inverse of patchify for images of `channels` × `height` × `width`.
 Tensor unpatchify(const Tensor& patches, int64_t patch, int64_t channels, int64_t height,
                   int64_t width);
@@ -37,6 +41,10 @@ struct ImageETOptions {
   double step_size = 0.1;         ///< α
   bool learnable_step = false;    ///< α as the parameter "step_size"
   double token_init_std = 0.002;  ///< of cls_token, mask_token and pos_embed (paper code)
+  /// The initial pos_embed: "normal" (N(0, token_init_std²), the paper code) or "sincos" (the
+  /// fixed 2-D sine-cosine table of MAE, then learned: the first D/2 dimensions encode the patch
+  /// row, the others its column, the CLS row is 0; D must be a multiple of 4).
+  std::string pos_init = "normal";
   Dtype dtype = Dtype::f32;
 
   int64_t grid_h() const { return height / patch; }

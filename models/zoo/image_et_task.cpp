@@ -12,6 +12,8 @@
 //   eval_mask = "scatter:0.5"  # evaluation masks: fixed per held-out image (seed eval_seed)
 //   eval_seed = 1234
 //   loss = "mse"               # mse over the scored patches, or the paper's rmse
+//   token_init_std = 0.002     # initial std of the CLS, MASK and positional tokens
+//   pos_init = "normal"        # or "sincos": positions start from MAE's 2-D sine-cosine table
 //   init_from = ""             # a reference JAX checkpoint (.npz) to start from
 //   [model.block]              # the Energy Transformer block (models/energy/et_block.h):
 //   heads = 4                  # heads, head_dim, memories, kind, beta, exclude_self, ...
@@ -131,6 +133,9 @@ class ImageEtTask : public train::Task {
     check(o.step_size > 0, "[config] model.step_size: must be positive, got {}", o.step_size);
     o.learnable_step = model.get<bool>("learnable_step", false);
     o.token_init_std = model.get<double>("token_init_std", 0.002);
+    o.pos_init = model.get_choice("pos_init", "normal", {"normal", "sincos"});
+    check(o.pos_init == "normal" || o.dim % 4 == 0,
+          "[config] model.pos_init: \"sincos\" needs dim a multiple of 4, got {}", o.dim);
     train_mask_ = data::parse_mask_spec(model.get<std::string>("mask", "scatter:0.5"));
     eval_mask_ = data::parse_mask_spec(model.get<std::string>("eval_mask", "scatter:0.5"));
     eval_seed_ = static_cast<uint64_t>(model.get<int64_t>("eval_seed", 1234));

@@ -3,6 +3,7 @@
 // a short run on procedural images that lowers the loss, and errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "basin/basin.h"
@@ -131,6 +132,31 @@ TEST(ImageEt, LoadsTheReferenceJaxCheckpointLayout) {
       throws_error([&] { load_jax_checkpoint(other, npz); }, {"'Wq'", "(2, 4, 16)", "(2, 4, 8)"}));
   EXPECT_TRUE(all_close(other.pos_embed, before, 0, 0));
   EXPECT_TRUE(throws_error([&] { load_jax_checkpoint(model, npz + ".missing"); }, {".missing"}));
+}
+
+TEST(ImageEt, SincosPositionsFollowMaesTable) {
+  const Tensor t = sincos_pos_embed(2, 3, 8, Dtype::f64);
+  ASSERT_EQ(t.shape(), (Shape{7, 8}));
+  const std::vector<double> v = t.to_vector<double>();
+  for (int j = 0; j < 8; ++j) EXPECT_EQ(v[j], 0.0) << "the CLS row";
+  // Patch (r, c) = (1, 2) is token 1 + 1 * 3 + 2 = 6; quarter 2, so ω = (1, 1/100).
+  const double* row = v.data() + 6 * 8;
+  const double expect[8] = {std::sin(1.0), std::sin(0.01), std::cos(1.0), std::cos(0.01),
+                            std::sin(2.0), std::sin(0.02), std::cos(2.0), std::cos(0.02)};
+  for (int j = 0; j < 8; ++j) EXPECT_NEAR(row[j], expect[j], 1e-15) << j;
+
+  ImageETOptions o = small_options();
+  o.pos_init = "sincos";
+  Config block = Config::parse("heads = 2\nhead_dim = 4\n");
+  ImageEnergyTransformer model(o, energy::make_energy_transformer_block(block, 16));
+  EXPECT_TRUE(all_close(model.pos_embed, sincos_pos_embed(2, 3, 16), 0.0, 0.0));
+  EXPECT_TRUE(model.pos_embed.requires_grad()) << "the table only initialises a parameter";
+
+  EXPECT_TRUE(throws_error([] { sincos_pos_embed(2, 2, 6); }, {"multiple of 4", "6"}));
+  o.pos_init = "random";
+  EXPECT_TRUE(throws_error(
+      [&] { ImageEnergyTransformer(o, energy::make_energy_transformer_block(block, 16)); },
+      {"pos_init", "random"}));
 }
 
 TEST(ImageEt, TheDescentLowersTheEnergyOfEachImage) {
