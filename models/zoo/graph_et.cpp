@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "core/grad_mode.h"
@@ -333,13 +334,26 @@ GraphEnergyTransformer::GraphEnergyTransformer(
   check(o.step_size > 0, "[GraphEnergyTransformer] step_size must be positive, got {}",
         o.step_size);
   check(o.pos_dim >= 0, "[GraphEnergyTransformer] pos_dim must be >= 0, got {}", o.pos_dim);
+  check(o.feature_dropout >= 0 && o.feature_dropout < 1,
+        "[GraphEnergyTransformer] feature_dropout must lie in [0, 1), got {}", o.feature_dropout);
+  check(o.dropout >= 0 && o.dropout < 1,
+        "[GraphEnergyTransformer] dropout must lie in [0, 1), got {}", o.dropout);
   check(block_ != nullptr, "[GraphEnergyTransformer] the energy block is null");
   check(block_->norm()->dim() == o.dim,
         "[GraphEnergyTransformer] the energy block has dimension {}, the model {}",
         block_->norm()->dim(), o.dim);
   if (o.learnable_step) alpha_ = register_parameter("step_size", scalar(o.step_size, o.dtype));
-  encoder =
-      register_module("encoder", std::make_shared<nn::Linear>(o.num_features, o.dim, true, gen));
+  for (int64_t w : o.encoder_hidden)
+    check(w > 0, "[GraphEnergyTransformer] encoder_hidden widths must be positive, got {}", w);
+  if (o.encoder_hidden.empty()) {
+    encoder =
+        register_module("encoder", std::make_shared<nn::Linear>(o.num_features, o.dim, true, gen));
+  } else {
+    std::vector<int64_t> widths = {o.num_features};
+    widths.insert(widths.end(), o.encoder_hidden.begin(), o.encoder_hidden.end());
+    widths.push_back(o.dim);
+    encoder = register_module("encoder", std::make_shared<nn::MLP>(widths, "relu", 0.0, true, gen));
+  }
   if (o.pos_dim > 0)
     pos_encoder =
         register_module("pos_encoder", std::make_shared<nn::Linear>(o.pos_dim, o.dim, true, gen));
@@ -354,9 +368,14 @@ GraphEnergyTransformer::GraphEnergyTransformer(
 
 std::string GraphEnergyTransformer::extra_repr() const {
   const auto& o = options_;
-  return fmt::format("features={}, dim={}, steps={}, step_size={}{}, pos_dim={}", o.num_features,
-                     o.dim, o.steps, o.step_size, o.learnable_step ? " (learnable)" : "",
-                     o.pos_dim);
+  std::string s =
+      fmt::format("features={}, dim={}, steps={}, step_size={}{}, pos_dim={}", o.num_features,
+                  o.dim, o.steps, o.step_size, o.learnable_step ? " (learnable)" : "", o.pos_dim);
+  if (!o.encoder_hidden.empty())
+    s += fmt::format(", encoder_hidden=[{}]", fmt::join(o.encoder_hidden, ", "));
+  if (o.feature_dropout > 0) s += fmt::format(", feature_dropout={}", o.feature_dropout);
+  if (o.dropout > 0) s += fmt::format(", dropout={}", o.dropout);
+  return s;
 }
 
 Tensor GraphEnergyTransformer::forward(const Tensor&) {
@@ -372,7 +391,8 @@ Tensor GraphEnergyTransformer::embed(const Tensor& features, const Tensor& pos) 
   check(features.defined() && features.ndim() == 2 && features.shape(1) == o.num_features,
         "[GraphEnergyTransformer] expected features (N, {}), got {}", o.num_features,
         features.defined() ? shape_str(features.shape()) : "undefined");
-  Tensor x = encoder->forward(features.astype(o.dtype));  // (N, D)
+  Tensor x = encoder->forward(
+      dropout(features.astype(o.dtype), o.feature_dropout, is_training()));  // (N, D)
   if (o.pos_dim > 0) {
     check(pos.defined() && pos.ndim() == 2 && pos.shape(0) == features.shape(0) &&
               pos.shape(1) == o.pos_dim,
@@ -415,7 +435,8 @@ Tensor GraphEnergyTransformer::forward(const Tensor& features, const energy::Att
         graph.offsets.numel() - 1, features.shape(0));
   const Tensor x0 = embed(features, pos);
   const Tensor x = descend(x0, graph, trace);
-  return classifier->forward(concat({block_->norm()->forward(x), x0}, 1));  // (N, 2)
+  const Tensor readout = concat({block_->norm()->forward(x), x0}, 1);  // (N, 2D)
+  return classifier->forward(dropout(readout, options_.dropout, is_training()));
 }
 
 // --- the GCN baseline ---------------------------------------------------------------------------

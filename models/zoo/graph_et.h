@@ -4,9 +4,10 @@
 // logits. Also the baselines of the same protocol (a 2-layer GCN; the MLP is nn::MLP), the
 // neighbourhood sampler of mini-batch training and Laplacian-eigenvector positional encodings.
 //
-// Parameter names: encoder.{weight,bias}, pos_encoder.{weight,bias} (with positional encodings),
-// et.norm.{gamma,delta}, et.attn.{wq,wk,beta} (H, Y, D), et.hn.xi (M, D), classifier.{weight,bias}
-// (2, 2D), and step_size when α is trained.
+// Parameter names: encoder.{weight,bias} (encoder.layers.{0,2,..}.{weight,bias} with hidden
+// layers), pos_encoder.{weight,bias} (with positional encodings), et.norm.{gamma,delta},
+// et.attn.{wq,wk,beta} (H, Y, D), et.hn.xi (M, D), classifier.{weight,bias} (2, 2D), and step_size
+// when α is trained.
 #pragma once
 
 #include <cstdint>
@@ -91,6 +92,11 @@ struct GraphETOptions {
   double step_size = 0.5;       ///< α
   bool learnable_step = false;  ///< α as the parameter "step_size"
   int64_t pos_dim = 0;          ///< positional-encoding inputs (0: none)
+  /// Hidden widths of the encoder: empty for one Linear (F → D), else an nn::MLP F → hidden →
+  /// D with ReLU between its layers.
+  std::vector<int64_t> encoder_hidden;
+  double feature_dropout = 0.0;  ///< dropout on the node features, in training
+  double dropout = 0.0;          ///< dropout on the readout's input [LN(x_T) ; x_0], in training
   Dtype dtype = Dtype::f32;
 };
 
@@ -100,6 +106,8 @@ using GraphEnergyTrace = std::vector<double>;
 /// Graph ET: x_0 = encoder(features) (+ pos_encoder(pos)); x ← x − α ∂E/∂g with g = LN(x) for T
 /// steps, where E = E^ATT(g) (attention of each node over its keys in the graph, the energy
 /// block's options: heads, β, exclude_self, ...) + E^HN(g); logits = classifier([LN(x_T) ; x_0]).
+/// In training, options.feature_dropout drops node features before the encoder and
+/// options.dropout drops entries of the readout's input; both draw from the default generator.
 class GraphEnergyTransformer : public nn::Module {
  public:
   /// `block` supplies the energy (its dimension must be options.dim); it is the child "et".
@@ -127,7 +135,9 @@ class GraphEnergyTransformer : public nn::Module {
   /// α as a tensor (the parameter when learnable).
   Tensor step_size() const;
 
-  std::shared_ptr<nn::Linear> encoder, pos_encoder, classifier;
+  /// An nn::Linear, or an nn::MLP with options.encoder_hidden.
+  std::shared_ptr<nn::Module> encoder;
+  std::shared_ptr<nn::Linear> pos_encoder, classifier;
 
  protected:
   std::string extra_repr() const override;

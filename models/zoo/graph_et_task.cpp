@@ -17,6 +17,9 @@
 //   learnable_step = false
 //   pos_dim = 0                # Laplacian-eigenvector positional encodings (0: none)
 //   pos_iterations = 300       # block power iterations that compute them
+//   encoder_hidden = []        # hidden widths of an MLP encoder (ReLU); [] : one Linear F → D
+//   feature_dropout = 0.0      # dropout on the node features in training
+//   dropout = 0.0              # dropout on the readout's input [LN(x_T) ; x_0] in training
 //   [model.block]              # the Energy Transformer block (models/energy/et_block.h)
 //   heads = 2
 //   head_dim = 32
@@ -316,6 +319,15 @@ class GraphEtTask : public GraphNodeTask {
     o.pos_dim = model.get<int64_t>("pos_dim", 0);
     check(o.pos_dim >= 0 && o.pos_dim < num_nodes(),
           "[config] model.pos_dim: must lie in [0, {}), got {}", num_nodes(), o.pos_dim);
+    o.encoder_hidden = model.get<std::vector<int64_t>>("encoder_hidden", {});
+    for (int64_t w : o.encoder_hidden)
+      check(w > 0, "[config] model.encoder_hidden: widths must be positive, got {}", w);
+    o.feature_dropout = model.get<double>("feature_dropout", 0.0);
+    check(o.feature_dropout >= 0 && o.feature_dropout < 1,
+          "[config] model.feature_dropout: must lie in [0, 1), got {}", o.feature_dropout);
+    o.dropout = model.get<double>("dropout", 0.0);
+    check(o.dropout >= 0 && o.dropout < 1, "[config] model.dropout: must lie in [0, 1), got {}",
+          o.dropout);
     const int64_t iterations = model.get<int64_t>("pos_iterations", 300);
     check(iterations > 0, "[config] model.pos_iterations: must be positive, got {}", iterations);
     Config block = model.section("block");

@@ -69,7 +69,8 @@ data::Graph synthetic_graph(int64_t n, uint64_t seed, int64_t features = 4) {
 }
 
 std::shared_ptr<GraphEnergyTransformer> small_et(int64_t features, Dtype dtype, int steps = 2,
-                                                 int64_t pos_dim = 0) {
+                                                 int64_t pos_dim = 0, double dropout = 0.0,
+                                                 double feature_dropout = 0.0) {
   Config block = Config::parse(
       "heads = 2\nhead_dim = 3\nmemories = 8\nattn_init_std = 0.5\nhopfield_init_std = 0.5\n");
   GraphETOptions o;
@@ -78,6 +79,8 @@ std::shared_ptr<GraphEnergyTransformer> small_et(int64_t features, Dtype dtype, 
   o.steps = steps;
   o.step_size = 0.3;
   o.pos_dim = pos_dim;
+  o.dropout = dropout;
+  o.feature_dropout = feature_dropout;
   o.dtype = dtype;
   return std::make_shared<GraphEnergyTransformer>(
       o, energy::make_energy_transformer_block(block, 4, dtype));
@@ -177,7 +180,7 @@ TEST(GraphETModel, DerivativesInFloat64) {
   const Tensor labels = g.labels;
   // The weighted loss as a function of the features, the encoder and the attention weights.
   const Fn f = [&](const Tensors& in) -> Tensors {
-    et->encoder->weight = in[1];
+    std::dynamic_pointer_cast<nn::Linear>(et->encoder)->weight = in[1];
     et->block().attention()->wq = in[2];
     return {nn::cross_entropy(et->forward(in[0], full.graph, pos), labels, weight)};
   };
@@ -246,6 +249,64 @@ TEST(GraphETModel, ClassWeightsAndErrors) {
   EXPECT_TRUE(throws_error(
       [&] { GraphEnergyTransformer(o, energy::make_energy_transformer_block(block, 16)); },
       {"dimension 16", "8"}));
+}
+
+TEST(GraphETModel, DropoutActsInTrainingOnly) {
+  manual_seed(7);
+  const data::Graph g = synthetic_graph(20, 2);
+  const NodeSubgraph full = full_subgraph(g.adjacency);
+  for (auto [dropout, feature_dropout] : {std::pair{0.5, 0.0}, std::pair{0.0, 0.5}}) {
+    auto plain = small_et(4, Dtype::f64);
+    auto et = small_et(4, Dtype::f64, 2, 0, dropout, feature_dropout);
+    et->load_state_dict(plain->state_dict());
+    const Tensor x = g.features.astype(Dtype::f64);
+    const Tensor want = plain->forward(x, full.graph);
+    const Tensor a = et->forward(x, full.graph), b = et->forward(x, full.graph);
+    EXPECT_FALSE(all_close(a, want, 1e-6, 1e-6)) << "training draws masks";
+    EXPECT_FALSE(all_close(a, b, 1e-6, 1e-6)) << "a new mask every call";
+    et->eval();
+    EXPECT_TRUE(all_close(et->forward(x, full.graph), want, 0, 0)) << "the identity in eval";
+  }
+  GraphETOptions o;
+  o.num_features = 3;
+  o.dim = 4;
+  o.dropout = 1.0;
+  Config block = Config::parse("heads = 2\nhead_dim = 2\n");
+  EXPECT_TRUE(throws_error(
+      [&] { GraphEnergyTransformer(o, energy::make_energy_transformer_block(block, 4)); },
+      {"dropout", "[0, 1)"}));
+}
+
+TEST(GraphETModel, AnMlpEncoder) {
+  manual_seed(8);
+  const data::Graph g = synthetic_graph(12, 3);
+  const NodeSubgraph full = full_subgraph(g.adjacency);
+  Config block = Config::parse("heads = 2\nhead_dim = 3\nmemories = 8\n");
+  GraphETOptions o;
+  o.num_features = 4;
+  o.dim = 6;
+  o.encoder_hidden = {5};
+  o.dtype = Dtype::f64;
+  GraphEnergyTransformer et(o, energy::make_energy_transformer_block(block, 6, Dtype::f64));
+  const nn::StateDict state = et.state_dict();
+  EXPECT_EQ(state.at("encoder.layers.0.weight").shape(), (Shape{5, 4}));
+  EXPECT_EQ(state.at("encoder.layers.2.weight").shape(), (Shape{6, 5}));
+  EXPECT_EQ(state.count("encoder.weight"), 0u);
+  // x_0 = W_2 ReLU(W_1 x + b_1) + b_2.
+  const Tensor x = g.features.astype(Dtype::f64);
+  const Tensor hidden = relu(matmul(x, transpose(state.at("encoder.layers.0.weight"))) +
+                             state.at("encoder.layers.0.bias"));
+  const Tensor want = matmul(hidden, transpose(state.at("encoder.layers.2.weight"))) +
+                      state.at("encoder.layers.2.bias");
+  EXPECT_TRUE(all_close(et.embed(x), want));
+  const Fn f = [&](const Tensors& in) -> Tensors { return {et.forward(in[0], full.graph)}; };
+  GradcheckOptions go;
+  go.atol = 1e-7;
+  basin::testing::expect_derivatives(f, {make({12, 4}, 12)}, /*second=*/true, go);
+  o.encoder_hidden = {0};
+  EXPECT_TRUE(throws_error(
+      [&] { GraphEnergyTransformer(o, energy::make_energy_transformer_block(block, 6)); },
+      {"encoder_hidden", "0"}));
 }
 
 TEST(GraphETModel, AShortFullBatchRunLowersTheLoss) {
@@ -361,6 +422,12 @@ TEST_F(GraphETTask, BadConfigsNameTheKey) {
       throws_error([&] { make("type = \"graph_et\"\nfanouts = [0]\n"); }, {"model.fanouts"}));
   EXPECT_TRUE(throws_error([&] { make("type = \"graph_et\"\nsteps = -1\n"); }, {"model.steps"}));
   EXPECT_TRUE(throws_error([&] { make("type = \"graph_gcn\"\nhidden = 0\n"); }, {"model.hidden"}));
+  EXPECT_TRUE(throws_error([&] { make("type = \"graph_et\"\nfeature_dropout = -0.1\n"); },
+                           {"model.feature_dropout"}));
+  EXPECT_TRUE(
+      throws_error([&] { make("type = \"graph_et\"\ndropout = 1.0\n"); }, {"model.dropout"}));
+  EXPECT_TRUE(throws_error([&] { make("type = \"graph_et\"\nencoder_hidden = [8, 0]\n"); },
+                           {"model.encoder_hidden"}));
   EXPECT_TRUE(throws_error([&] { make("type = \"graph_mlp\"\n", "data.train_ratio=1.5"); },
                            {"data.train_ratio"}));
   EXPECT_TRUE(throws_error([&] { make("type = \"graph_mlp\"\n", "data.normalize=\"l2\""); },
