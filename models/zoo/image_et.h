@@ -23,9 +23,10 @@ namespace basin::zoo {
 /// (B, C, H, W) → (B, Np, C·p·p): patches in row-major order over the patch grid, each patch's
 /// values ordered (channel, row, column) — einops "b c (gh p) (gw q) -> b (gh gw) (c p q)".
 Tensor patchify(const Tensor& images, int64_t patch);
-/// MAE's 2-D sine-cosine positional table, (1 + gh·gw, dim): row 0 (CLS) is 0; for patch (r, c),
-/// dimensions [0, dim/2) hold sin(r ω_k) then cos(r ω_k) and [dim/2, dim) the same of c, with
-/// ω_k = 10000^(−k / (dim/4)), k = 0..dim/4 − 1. dim must be a multiple of 4.
+/// The 2-D sine-cosine positional table of MAE, (1 + gh·gw, dim): row 0 (CLS) is 0; for patch
+/// (r, c), dimensions [0, dim/2) hold sin(r ω_k) then cos(r ω_k) and [dim/2, dim) the same of c,
+/// with ω_k = 10000^(−k / (dim/4)), k = 0..dim/4 − 1 (MAE puts the column's half first; on a
+/// square grid the two tables differ only by that swap). dim must be a multiple of 4.
 Tensor sincos_pos_embed(int64_t grid_h, int64_t grid_w, int64_t dim, Dtype dtype = Dtype::f32);
 /// The inverse of patchify for images of `channels` × `height` × `width`.
 Tensor unpatchify(const Tensor& patches, int64_t patch, int64_t channels, int64_t height,
