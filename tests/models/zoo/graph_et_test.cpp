@@ -249,6 +249,10 @@ TEST(GraphETModel, ClassWeightsAndErrors) {
   EXPECT_TRUE(throws_error(
       [&] { GraphEnergyTransformer(o, energy::make_energy_transformer_block(block, 16)); },
       {"dimension 16", "8"}));
+  o.dropout = 1.0;
+  EXPECT_TRUE(throws_error(
+      [&] { GraphEnergyTransformer(o, energy::make_energy_transformer_block(block, 8)); },
+      {"dropout", "[0, 1)"}));
 }
 
 TEST(GraphETModel, DropoutActsInTrainingOnly) {
@@ -267,14 +271,6 @@ TEST(GraphETModel, DropoutActsInTrainingOnly) {
     et->eval();
     EXPECT_TRUE(all_close(et->forward(x, full.graph), want, 0, 0)) << "the identity in eval";
   }
-  GraphETOptions o;
-  o.num_features = 3;
-  o.dim = 4;
-  o.dropout = 1.0;
-  Config block = Config::parse("heads = 2\nhead_dim = 2\n");
-  EXPECT_TRUE(throws_error(
-      [&] { GraphEnergyTransformer(o, energy::make_energy_transformer_block(block, 4)); },
-      {"dropout", "[0, 1)"}));
 }
 
 TEST(GraphETModel, AnMlpEncoder) {
