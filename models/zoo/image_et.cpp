@@ -82,6 +82,26 @@ ImageEnergyTransformer::ImageEnergyTransformer(
         "[ImageEnergyTransformer] the energy block has dimension {}, the model {}",
         block_->norm()->dim(), o.dim);
   if (o.learnable_step) alpha_ = register_parameter("step_size", scalar(o.step_size, o.dtype));
+  if (!o.pixel_mean.empty() || !o.pixel_std.empty()) {
+    // One value for every channel, or one per channel.
+    auto per_channel = [&](const std::vector<double>& v, double fallback, const char* name) {
+      check(v.size() <= 1 || static_cast<int64_t>(v.size()) == o.channels,
+            "[ImageEnergyTransformer] pixel_{} needs 1 or {} values (one per channel), got {}",
+            name, o.channels, v.size());
+      std::vector<double> out(static_cast<size_t>(o.channels), v.empty() ? fallback : v[0]);
+      if (v.size() > 1) out = v;
+      return out;
+    };
+    const std::vector<double> m = per_channel(o.pixel_mean, 0.0, "mean");
+    const std::vector<double> sd = per_channel(o.pixel_std, 1.0, "std");
+    for (size_t c = 0; c < m.size(); ++c) {
+      check(std::isfinite(m[c]), "[ImageEnergyTransformer] pixel_mean[{}] is {}", c, m[c]);
+      check(std::isfinite(sd[c]) && sd[c] > 0,
+            "[ImageEnergyTransformer] pixel_std[{}] must be positive and finite, got {}", c, sd[c]);
+    }
+    pixel_mean = register_buffer("pixel_mean", from_vector(m, {o.channels}).astype(o.dtype));
+    pixel_std = register_buffer("pixel_std", from_vector(sd, {o.channels}).astype(o.dtype));
+  }
   const int64_t p = o.patch_values(), d = o.dim;
   cls_token = register_parameter("cls_token",
                                  normal({d}, 0.0, o.token_init_std, o.dtype, Device::cpu(), gen));
@@ -120,9 +140,18 @@ Tensor ImageEnergyTransformer::step_size() const {
   return alpha_.defined() ? alpha_ : scalar(options_.step_size, options_.dtype);
 }
 
+Tensor ImageEnergyTransformer::per_value(const Tensor& per_channel, Device device) const {
+  const int64_t c = options_.channels, pp = options_.patch * options_.patch;
+  const Tensor v = per_channel.to(device);
+  return reshape(expand(reshape(v, {c, 1}), {c, pp}).contiguous(), {c * pp});
+}
+
 Tensor ImageEnergyTransformer::embed(const Tensor& patches, const Tensor& mask) {
   const int64_t b = patches.shape(0), d = options_.dim;
-  const Tensor tokens = encoder->forward(patches);    // (B, Np, D)
+  const Tensor seen = pixel_mean.defined() ? (patches - per_value(pixel_mean, patches.device())) /
+                                                 per_value(pixel_std, patches.device())
+                                           : patches;
+  const Tensor tokens = encoder->forward(seen);       // (B, Np, D)
   const Tensor replaced = unsqueeze(mask == 1.0, 2);  // (B, Np, 1)
   const Tensor visible = where(replaced, reshape(mask_token, {1, 1, d}), tokens);
   const Tensor cls = expand(reshape(cls_token, {1, 1, d}), {b, 1, d});
@@ -156,7 +185,9 @@ Tensor ImageEnergyTransformer::descend(const Tensor& x0, EnergyTrace* trace) {
 
 Tensor ImageEnergyTransformer::decode(const Tensor& x) {
   const Tensor tokens = slice(x, 1, 1, x.shape(1));  // drop CLS
-  return decoder->forward(block_->norm()->forward(tokens));
+  const Tensor out = decoder->forward(block_->norm()->forward(tokens));
+  if (!pixel_mean.defined()) return out;
+  return out * per_value(pixel_std, out.device()) + per_value(pixel_mean, out.device());
 }
 
 ImageEnergyTransformer::Output ImageEnergyTransformer::run(const Tensor& images, const Tensor& mask,

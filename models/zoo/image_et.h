@@ -46,6 +46,11 @@ struct ImageETOptions {
   /// fixed 2-D sine-cosine table of MAE, then learned: the first D/2 dimensions encode the patch
   /// row, the others its column, the CLS row is 0; D must be a multiple of 4).
   std::string pos_init = "normal";
+  /// Pixel normalisation: the encoder sees (patch − mean) / std per channel and the decoder's
+  /// output is mapped back, (out · std + mean), so predictions and losses stay in pixel units.
+  /// Empty: mean 0 (std 1); else one value for every channel or one per channel. The paper code
+  /// normalises ImageNet images this way ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).
+  std::vector<double> pixel_mean, pixel_std;
   Dtype dtype = Dtype::f32;
 
   int64_t grid_h() const { return height / patch; }
@@ -74,11 +79,12 @@ class ImageEnergyTransformer : public nn::Module {
   /// scored), 2 visible but scored. With `trace`, also records every sample's energy at each
   /// step (unrecorded; costs one extra energy evaluation per step).
   Output run(const Tensor& images, const Tensor& mask, EnergyTrace* trace = nullptr);
-  /// The tokens x_0 (B, 1 + Np, D) before the descent.
+  /// The tokens x_0 (B, 1 + Np, D) before the descent, from patches in pixel units.
   Tensor embed(const Tensor& patches, const Tensor& mask);
   /// T steps of x ← x − α ∂E/∂g, g = LN(x).
   Tensor descend(const Tensor& x, EnergyTrace* trace = nullptr);
-  /// Patches decoded from the final tokens (CLS dropped): decoder(LN(x_T)).
+  /// Patches in pixel units decoded from the final tokens (CLS dropped): decoder(LN(x_T)),
+  /// mapped back through the pixel normalisation.
   Tensor decode(const Tensor& x);
   /// The images with every replaced patch (mask == 1, the ones the model did not see) taken
   /// from the model's prediction and the rest as given.
@@ -96,11 +102,16 @@ class ImageEnergyTransformer : public nn::Module {
 
   std::shared_ptr<nn::Linear> encoder, decoder;
   Tensor cls_token, mask_token, pos_embed;
+  /// The buffers "pixel_mean" and "pixel_std" (C,), when options.pixel_mean or pixel_std is set.
+  Tensor pixel_mean, pixel_std;
 
  protected:
   std::string extra_repr() const override;
 
  private:
+  /// A per-channel (C,) tensor repeated over each patch's values: (C·p·p,), on `device`.
+  Tensor per_value(const Tensor& per_channel, Device device) const;
+
   ImageETOptions options_;
   std::shared_ptr<energy::EnergyTransformerBlock> block_;
   Tensor alpha_;

@@ -14,6 +14,8 @@
 //   loss = "mse"               # mse over the scored patches, or the paper's rmse
 //   token_init_std = 0.002     # initial std of the CLS, MASK and positional tokens
 //   pos_init = "normal"        # or "sincos": positions start from MAE's 2-D sine-cosine table
+//   pixel_mean = []            # the encoder sees (pixel − mean) / std: 1 value or 1 per channel
+//   pixel_std = []             # (empty: as given); predictions and losses stay in pixel units
 //   init_from = ""             # a reference JAX checkpoint (.npz) to start from
 //   [model.block]              # the Energy Transformer block (models/energy/et_block.h):
 //   heads = 4                  # heads, head_dim, memories, kind, beta, exclude_self, ...
@@ -27,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -136,6 +139,17 @@ class ImageEtTask : public train::Task {
     o.pos_init = model.get_choice("pos_init", "normal", {"normal", "sincos"});
     check(o.pos_init == "normal" || o.dim % 4 == 0,
           "[config] model.pos_init: \"sincos\" needs dim a multiple of 4, got {}", o.dim);
+    o.pixel_mean = model.get<std::vector<double>>("pixel_mean", {});
+    o.pixel_std = model.get<std::vector<double>>("pixel_std", {});
+    for (const auto& [key, values] :
+         {std::pair{"pixel_mean", &o.pixel_mean}, std::pair{"pixel_std", &o.pixel_std}}) {
+      check(values->size() <= 1 || static_cast<int64_t>(values->size()) == o.channels,
+            "[config] model.{}: needs 1 value or {} (one per channel), got {}", key, o.channels,
+            values->size());
+    }
+    for (const double sd : o.pixel_std) {
+      check(std::isfinite(sd) && sd > 0, "[config] model.pixel_std: must be positive, got {}", sd);
+    }
     train_mask_ = data::parse_mask_spec(model.get<std::string>("mask", "scatter:0.5"));
     eval_mask_ = data::parse_mask_spec(model.get<std::string>("eval_mask", "scatter:0.5"));
     eval_seed_ = static_cast<uint64_t>(model.get<int64_t>("eval_seed", 1234));

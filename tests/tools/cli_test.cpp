@@ -302,14 +302,16 @@ TEST_F(CliTest, GraphConfigsResolve) {
 // masked-patch figures beside both baselines.
 TEST_F(CliTest, ImageEtTrainsAndEvaluates) {
   const fs::path out = dir_ / "et";
-  Result r = run(
-      "basin-train",
-      "--config configs/et_demo.toml --out " + out.string() +
-          " --set train.steps=6 --set train.eval_every=6 --set data.train_size=64"
-          " --set data.test_size=8 --set model.dim=16 --set model.block.head_dim=4"
-          " --set model.block.memories=32 --set model.steps=2 --set schedule.warmup_steps=2 -q");
+  Result r =
+      run("basin-train",
+          "--config configs/et_demo.toml --out " + out.string() +
+              " --set train.steps=6 --set train.eval_every=6 --set data.train_size=64"
+              " --set data.test_size=8 --set model.dim=16 --set model.block.head_dim=4"
+              " --set model.block.memories=32 --set model.steps=2 --set schedule.warmup_steps=2"
+              " --set model.pixel_mean=[0.5] --set model.pixel_std=[0.2,0.25,0.3] -q");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(fs::exists(out / "checkpoint-6" / "model.safetensors"));
+  EXPECT_NE(slurp(out / "checkpoint-6" / "model.safetensors").find("pixel_std"), std::string::npos);
   EXPECT_TRUE(fs::exists(out / "samples" / "completion.png"));
   ASSERT_TRUE(fs::exists(out / "samples" / "energy.json"));
   const nlohmann::json energy = nlohmann::json::parse(slurp(out / "samples" / "energy.json"));
@@ -325,6 +327,11 @@ TEST_F(CliTest, ImageEtTrainsAndEvaluates) {
                              " --set model.mask=scatter:2.5");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("scatter:2.5"), std::string::npos) << r.err;
+  r = run("basin-train", "--config configs/et_demo.toml --out " + (dir_ / "bad").string() +
+                             " --set model.pixel_std=[0.2,0.3]");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("model.pixel_std"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("got 2"), std::string::npos) << r.err;
 }
 
 #else

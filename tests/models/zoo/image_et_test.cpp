@@ -112,6 +112,70 @@ TEST(ImageEt, DerivativesThroughTheDescentInFloat64) {
   EXPECT_TRUE(gradcheck(f, {make({16}, 6, -0.5, 0.5), make({7, 16}, 7, -0.5, 0.5)}, o));
 }
 
+TEST(ImageEt, PixelNormalisationEqualsFoldingItIntoTheEncoderAndDecoder) {
+  // With pixel mean m and std s per channel, encoder(W, b) on (p − m) / s and decoder(V, c) mapped
+  // back by · s + m equal a plain model with encoder (W / s, b − W (m / s)) and decoder
+  // (s V, s c + m), s and m repeated over each patch's values.
+  manual_seed(11);
+  Config block = Config::parse("heads = 2\nhead_dim = 4\nmemories = 24\n");
+  ImageETOptions o = small_options(Dtype::f64);
+  o.pixel_mean = {0.4, 0.5, 0.3};
+  o.pixel_std = {0.2, 0.25};  // neither 1 nor 3 values: an error
+  EXPECT_TRUE(throws_error(
+      [&] {
+        ImageEnergyTransformer(o, energy::make_energy_transformer_block(block, 16, Dtype::f64));
+      },
+      {"pixel_std", "1 or 3", "got 2"}));
+  o.pixel_std = {0.2, 0.25, 0.5};
+  ImageEnergyTransformer normalised(o,
+                                    energy::make_energy_transformer_block(block, 16, Dtype::f64));
+  ImageEnergyTransformer plain(small_options(Dtype::f64),
+                               energy::make_energy_transformer_block(block, 16, Dtype::f64));
+  nn::StateDict state = normalised.state_dict();
+  ASSERT_EQ(state.count("pixel_mean"), 1u);
+  EXPECT_TRUE(
+      all_close(state.at("pixel_std"), from_vector<double>({0.2, 0.25, 0.5}, Shape{3}), 0, 0));
+  state.erase("pixel_mean");
+  state.erase("pixel_std");
+  std::vector<double> m, s;  // per patch value: channel-major, 16 values a channel
+  for (int c = 0; c < 3; ++c) {
+    for (int k = 0; k < 16; ++k) {
+      m.push_back(o.pixel_mean[c]);
+      s.push_back(o.pixel_std[c]);
+    }
+  }
+  const Tensor mv = from_vector(m, Shape{48}), sv = from_vector(s, Shape{48});
+  const Tensor w = state.at("encoder.weight"),
+               v = state.at("decoder.weight");  // (16, 48), (48, 16)
+  state["encoder.weight"] = w / sv;
+  state["encoder.bias"] = state.at("encoder.bias") - sum(w * (mv / sv), {1});
+  state["decoder.weight"] = v * unsqueeze(sv, 1);
+  state["decoder.bias"] = state.at("decoder.bias") * sv + mv;
+  plain.load_state_dict(state);
+
+  const Tensor images = make({2, 3, 8, 12}, 12, 0, 1).astype(Dtype::f64);
+  const Tensor mask = from_vector<int64_t>({1, 0, 2, 1, 0, 0, 0, 1, 1, 0, 2, 0}, Shape{2, 6});
+  const auto a = normalised.run(images, mask), b = plain.run(images, mask);
+  EXPECT_TRUE(all_close(a.patches, b.patches, 0, 0));
+  EXPECT_TRUE(all_close(a.pred, b.pred, 1e-12, 1e-12));
+  // The normalisation matters: without it the same weights predict something else.
+  nn::StateDict same = normalised.state_dict();
+  same.erase("pixel_mean");
+  same.erase("pixel_std");
+  plain.load_state_dict(same);
+  EXPECT_FALSE(all_close(plain.run(images, mask).pred, a.pred, 1e-3, 1e-3));
+
+  // And the gradient through it: the loss as a function of the encoder's weight.
+  const Fn f = [&](const Tensors& in) -> Tensors {
+    normalised.encoder->weight = in[0];
+    const auto out = normalised.run(images, mask);
+    return {masked_patch_loss(out.pred, out.patches, mask)};
+  };
+  GradcheckOptions g;
+  g.atol = 1e-7;
+  EXPECT_TRUE(gradcheck(f, {make({16, 48}, 13, -0.3, 0.3)}, g));
+}
+
 TEST(ImageEt, LoadsTheReferenceJaxCheckpointLayout) {
   ImageETOptions o = small_options();
   Config block = Config::parse("heads = 2\nhead_dim = 4\nmemories = 24\n");
