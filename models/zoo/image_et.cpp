@@ -88,9 +88,8 @@ ImageEnergyTransformer::ImageEnergyTransformer(
       check(v.size() <= 1 || static_cast<int64_t>(v.size()) == o.channels,
             "[ImageEnergyTransformer] pixel_{} needs 1 or {} values (one per channel), got {}",
             name, o.channels, v.size());
-      std::vector<double> out(static_cast<size_t>(o.channels), v.empty() ? fallback : v[0]);
-      if (v.size() > 1) out = v;
-      return out;
+      if (v.size() > 1) return v;
+      return std::vector<double>(static_cast<size_t>(o.channels), v.empty() ? fallback : v[0]);
     };
     const std::vector<double> m = per_channel(o.pixel_mean, 0.0, "mean");
     const std::vector<double> sd = per_channel(o.pixel_std, 1.0, "std");
