@@ -219,6 +219,63 @@ Tensor ImageEnergyTransformer::complete(const Tensor& images, const Tensor& mask
   return merge(run(images, mask), mask);
 }
 
+namespace {
+
+/// View k (0..7) of x (..., H, W): transposed when bit 2 is set, then its columns flipped (bit 0)
+/// and its rows flipped (bit 1).
+Tensor dihedral_view(const Tensor& x, int k) {
+  const int rows = static_cast<int>(x.ndim()) - 2, cols = rows + 1;
+  Tensor y = x;
+  if (k & 4) {
+    std::vector<int> perm(static_cast<size_t>(x.ndim()));
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+    std::swap(perm[static_cast<size_t>(rows)], perm[static_cast<size_t>(cols)]);
+    y = permute(y, perm);
+  }
+  if (k & 1) y = flip(y, {cols});
+  if (k & 2) y = flip(y, {rows});
+  return y.contiguous();
+}
+
+/// The inverse of dihedral_view(·, k).
+Tensor undo_dihedral_view(const Tensor& y, int k) {
+  const int rows = static_cast<int>(y.ndim()) - 2, cols = rows + 1;
+  Tensor x = y;
+  if (k & 2) x = flip(x, {rows});
+  if (k & 1) x = flip(x, {cols});
+  if (k & 4) {
+    std::vector<int> perm(static_cast<size_t>(y.ndim()));
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+    std::swap(perm[static_cast<size_t>(rows)], perm[static_cast<size_t>(cols)]);
+    x = permute(x, perm);
+  }
+  return x.contiguous();
+}
+
+}  // namespace
+
+Tensor ImageEnergyTransformer::complete_views(const Tensor& images, const Tensor& mask, int views) {
+  const auto& o = options_;
+  check(views == 1 || views == 4 || views == 8,
+        "[ImageEnergyTransformer] complete_views takes 1, 4 or 8 views, got {}", views);
+  check(views < 8 || o.height == o.width,
+        "[ImageEnergyTransformer] 8 views transpose the images, which needs them square, got "
+        "{}x{}",
+        o.height, o.width);
+  check(mask.defined() && mask.ndim() == 2 && mask.shape(1) == o.num_patches(),
+        "[ImageEnergyTransformer] expected a mask (B, {}) (one entry per patch), got {}",
+        o.num_patches(), mask.defined() ? shape_str(mask.shape()) : "undefined");
+  const int64_t b = mask.shape(0);
+  const Tensor grid = reshape(mask, {b, o.grid_h(), o.grid_w()});
+  Tensor sum;
+  for (int k = 0; k < views; ++k) {
+    const Tensor view_mask = reshape(dihedral_view(grid, k), {b, o.num_patches()});
+    const Tensor done = undo_dihedral_view(complete(dihedral_view(images, k), view_mask), k);
+    sum = sum.defined() ? sum + done : done;
+  }
+  return views == 1 ? sum : sum / static_cast<double>(views);
+}
+
 void load_jax_checkpoint(ImageEnergyTransformer& model, const std::string& npz_path) {
   const std::map<std::string, Tensor> ck = io::read_npz(npz_path);
   // Our name ← (their key, transposed?).

@@ -89,6 +89,12 @@ class ImageEnergyTransformer : public nn::Module {
   /// The images with every replaced patch (mask == 1, the ones the model did not see) taken
   /// from the model's prediction and the rest as given.
   Tensor complete(const Tensor& images, const Tensor& mask);
+  /// complete() averaged over `views` transformed views of each image (test-time augmentation):
+  /// 1 (the image alone), 4 (also its columns flipped, its rows flipped, and both) or 8 (also
+  /// those four transposed; square images only). Each view transforms the images and their patch
+  /// masks alike, is completed, and is transformed back; the average commutes with every
+  /// transform of its group.
+  Tensor complete_views(const Tensor& images, const Tensor& mask, int views);
   /// The same from a run's output: `fill` (default: the prediction) in the replaced patches,
   /// unpatchified to (B, C, H, W).
   Tensor merge(const Output& out, const Tensor& mask, const Tensor& fill = Tensor()) const;

@@ -11,6 +11,8 @@
 //                              # mixture)
 //   eval_mask = "scatter:0.5"  # evaluation masks: fixed per held-out image (seed eval_seed)
 //   eval_seed = 1234
+//   eval_tta = "none"          # or "flips" / "dihedral": evaluation averages the completions of
+//                              # the 4 flipped or 8 flipped-and-transposed views of each image
 //   loss = "mse"               # mse over the scored patches, or the paper's rmse
 //   token_init_std = 0.002     # initial std of the CLS, MASK and positional tokens
 //   pos_init = "normal"        # or "sincos": positions start from MAE's 2-D sine-cosine table
@@ -156,6 +158,12 @@ class ImageEtTask : public train::Task {
     loss_ = model.get_choice("loss", "mse", {"mse", "rmse"}) == "rmse" ? ImageLoss::rmse
                                                                        : ImageLoss::mse;
     samples_ = model.get<int64_t>("samples", 8);
+    const std::string tta = model.get_choice("eval_tta", "none", {"none", "flips", "dihedral"});
+    tta_views_ = tta == "dihedral" ? 8 : tta == "flips" ? 4 : 1;
+    check(tta_views_ < 8 || o.height == o.width,
+          "[config] model.eval_tta: \"dihedral\" transposes the images, which needs them square, "
+          "got {}x{}",
+          o.height, o.width);
     // Block defaults at the benchmark size (4 heads × 32, M = 4D).
     Config block = model.section("block");
     block.get<int64_t>("heads", 4);
@@ -213,7 +221,10 @@ class ImageEtTask : public train::Task {
       loss_sum += masked_patch_loss(out.pred, out.patches, mask.to(device_), loss_).item<double>();
       ++batches;
       // Completed images: the model's patches where it saw the MASK token, the rest as given.
-      const Tensor completed = net_->merge(out, mask).to(Device::cpu());
+      const Tensor completed =
+          (tta_views_ > 1 ? net_->complete_views(images.to(device_), mask.to(device_), tta_views_)
+                          : net_->merge(out, mask))
+              .to(Device::cpu());
       // Which pixels are hidden: 1 in the replaced patches, 0 elsewhere.
       const Tensor hidden_pixels =
           net_->merge({ones_like(out.pred), zeros_like(out.patches)}, mask).to(Device::cpu());
@@ -330,6 +341,7 @@ class ImageEtTask : public train::Task {
   uint64_t eval_seed_ = 0;
   ImageLoss loss_ = ImageLoss::mse;
   int64_t samples_ = 8;
+  int tta_views_ = 1;  ///< model.eval_tta: 1 (none), 4 (flips) or 8 (dihedral)
   Tensor test_masks_;
 };
 

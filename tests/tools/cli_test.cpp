@@ -323,6 +323,17 @@ TEST_F(CliTest, ImageEtTrainsAndEvaluates) {
     EXPECT_TRUE(j.contains(key)) << key << " in " << r.out;
   // Interpolation beats the mean colour on smooth images.
   EXPECT_LT(j["interp_mse"].get<double>(), j["mean_fill_mse"].get<double>()) << r.out;
+  // Averaging the 8 flipped and transposed views changes the model's figure, not the baselines'.
+  r = run("basin-eval",
+          "--checkpoint " + (out / "checkpoint-6").string() + " --set model.eval_tta=dihedral");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json views = nlohmann::json::parse(r.out);
+  EXPECT_NE(views["masked_mse"].get<double>(), j["masked_mse"].get<double>()) << r.out;
+  EXPECT_EQ(views["interp_mse"].get<double>(), j["interp_mse"].get<double>()) << r.out;
+  r = run("basin-eval",
+          "--checkpoint " + (out / "checkpoint-6").string() + " --set model.eval_tta=rotations");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("model.eval_tta"), std::string::npos) << r.err;
   r = run("basin-train", "--config configs/et_demo.toml --out " + (dir_ / "bad").string() +
                              " --set model.mask=scatter:2.5");
   EXPECT_EQ(r.code, 2);

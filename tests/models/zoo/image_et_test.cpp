@@ -1,6 +1,7 @@
 // The image Energy Transformer: patches, one training step against PyTorch (float32, both
 // attention variants), derivatives in float64, the reference JAX checkpoint layout, the losses,
-// a short run on procedural images that lowers the loss, and errors.
+// completions averaged over flipped and transposed views, a short run on procedural images that
+// lowers the loss, and errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -234,6 +235,64 @@ TEST(ImageEt, TheDescentLowersTheEnergyOfEachImage) {
   ASSERT_EQ(trace.size(), 4u);
   for (size_t t = 1; t < trace.size(); ++t)
     for (size_t b = 0; b < 3; ++b) EXPECT_LE(trace[t][b], trace[t - 1][b] + 1e-4) << t << "," << b;
+}
+
+// The averaged completion of 4 or 8 views commutes with the flips (and transposes) of its group,
+// which the single view does not; the visible pixels stay as given.
+TEST(ImageEt, CompletingFlippedAndTransposedViewsIsEquivariant) {
+  manual_seed(5);
+  ImageETOptions o = small_options();
+  o.width = 12;
+  o.height = 12;
+  Config block = Config::parse("heads = 2\nhead_dim = 4\nmemories = 24\n");
+  auto model =
+      std::make_shared<ImageEnergyTransformer>(o, energy::make_energy_transformer_block(block, 16));
+  const int64_t b = 2;
+  const Tensor images = rand({b, 3, 12, 12});
+  const Tensor mask = data::make_masks(data::parse_mask_spec("scatter:4"), b, 3, 3);
+  NoGradGuard no_grad;
+  // Transforms of the images (b, 3, 12, 12) and, alike, of the masks' 3 × 3 patch grids.
+  auto image_of = [](const Tensor& x, const std::string& g) {
+    return (g == "cols"   ? flip(x, {3})
+            : g == "rows" ? flip(x, {2})
+                          : permute(x, {0, 1, 3, 2}))
+        .contiguous();
+  };
+  auto mask_of = [&](const Tensor& m, const std::string& g) {
+    const Tensor grid = reshape(m, {b, 1, 3, 3});
+    return reshape(image_of(grid, g), {b, 9});
+  };
+  const Tensor single = model->complete(images, mask);
+  EXPECT_TRUE(all_close(model->complete_views(images, mask, 1), single, 0, 0));
+  for (const int views : {4, 8}) {
+    const Tensor averaged = model->complete_views(images, mask, views);
+    ASSERT_EQ(averaged.shape(), images.shape());
+    // The views change the completion, and only in the replaced patches.
+    EXPECT_GT(max(abs(averaged - single)).item<double>(), 1e-4) << views;
+    const Tensor hidden =
+        model->merge({ones_like(patchify(images, 4)), zeros_like(patchify(images, 4))}, mask);
+    EXPECT_TRUE(all_close(averaged * (1.0 - hidden), images * (1.0 - hidden), 1e-6, 1e-6)) << views;
+    std::vector<std::string> group = {"cols", "rows"};
+    if (views == 8) group.push_back("transpose");
+    for (const std::string& g : group) {
+      EXPECT_LT(rel_error(model->complete_views(image_of(images, g), mask_of(mask, g), views),
+                          image_of(averaged, g)),
+                1e-5)
+          << views << " views, " << g;
+      // One view alone does not commute with the transform.
+      EXPECT_GT(
+          rel_error(model->complete(image_of(images, g), mask_of(mask, g)), image_of(single, g)),
+          1e-3)
+          << g;
+    }
+  }
+  EXPECT_TRUE(throws_error([&] { model->complete_views(images, mask, 3); }, {"1, 4 or 8 views"}));
+  auto wide = small_model(false);  // 8 × 12 images: flips only
+  const Tensor wide_images = rand({b, 3, 8, 12});
+  const Tensor wide_mask = data::make_masks(data::parse_mask_spec("scatter:3"), b, 2, 3);
+  EXPECT_EQ(wide->complete_views(wide_images, wide_mask, 4).shape(), wide_images.shape());
+  EXPECT_TRUE(throws_error([&] { wide->complete_views(wide_images, wide_mask, 8); },
+                           {"needs them square"}));
 }
 
 TEST(ImageEt, AShortRunOnProceduralImagesLowersTheLoss) {
