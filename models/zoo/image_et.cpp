@@ -221,17 +221,19 @@ Tensor ImageEnergyTransformer::complete(const Tensor& images, const Tensor& mask
 
 namespace {
 
+/// x (..., H, W) with its last two axes swapped.
+Tensor transpose_last_two(const Tensor& x) {
+  std::vector<int> perm(static_cast<size_t>(x.ndim()));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
+  std::swap(perm[perm.size() - 2], perm[perm.size() - 1]);
+  return permute(x, perm);
+}
+
 /// View k (0..7) of x (..., H, W): transposed when bit 2 is set, then its columns flipped (bit 0)
 /// and its rows flipped (bit 1).
 Tensor dihedral_view(const Tensor& x, int k) {
   const int rows = static_cast<int>(x.ndim()) - 2, cols = rows + 1;
-  Tensor y = x;
-  if (k & 4) {
-    std::vector<int> perm(static_cast<size_t>(x.ndim()));
-    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
-    std::swap(perm[static_cast<size_t>(rows)], perm[static_cast<size_t>(cols)]);
-    y = permute(y, perm);
-  }
+  Tensor y = k & 4 ? transpose_last_two(x) : x;
   if (k & 1) y = flip(y, {cols});
   if (k & 2) y = flip(y, {rows});
   return y.contiguous();
@@ -243,13 +245,7 @@ Tensor undo_dihedral_view(const Tensor& y, int k) {
   Tensor x = y;
   if (k & 2) x = flip(x, {rows});
   if (k & 1) x = flip(x, {cols});
-  if (k & 4) {
-    std::vector<int> perm(static_cast<size_t>(y.ndim()));
-    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(i);
-    std::swap(perm[static_cast<size_t>(rows)], perm[static_cast<size_t>(cols)]);
-    x = permute(x, perm);
-  }
-  return x.contiguous();
+  return (k & 4 ? transpose_last_two(x) : x).contiguous();
 }
 
 }  // namespace
